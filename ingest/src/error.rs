@@ -1,0 +1,39 @@
+//! Errors of the ingest crate. Bad input is never an `Error`: the decoder turns
+//! it into a rejected record. These are for outside systems and configuration.
+
+use std::path::PathBuf;
+
+/// Result alias of the ingest crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, with the context an operator needs to act.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The user-key secret is missing or too weak.
+    #[error("user key secret: {0}")]
+    UserKeySecret(String),
+
+    /// A Kafka client could not be created or an operation failed.
+    #[error("kafka ({context}): {source}")]
+    Kafka {
+        context: String,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A configuration value is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// Building an Arrow batch failed (a bug of ours).
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+}

@@ -1,0 +1,16 @@
+//! Kafka order-attempt events → validated Arrow batches → Parquet, and the
+//! traffic simulator that feeds them.
+//!
+//! # Layout
+//! - [`decode`]: one Kafka message value → accepted rows appended to Arrow
+//!   column builders, plus rejected records with a reason code
+//!   (CONTRACT section 1). The hot path.
+//! - [`simulate`]: believable order-attempt traffic with incidents, to a file
+//!   or to Kafka, with its ground truth.
+//! - [`error`]: the crate's error type.
+
+pub mod decode;
+pub mod error;
+pub mod simulate;
+
+pub use error::{Error, Result};

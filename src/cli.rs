@@ -1,0 +1,95 @@
+//! Command-line interface: one module per subcommand under `cli/`.
+
+mod simulate;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+/// orderpulse: which online order attempts fail, where, how fast it is rising,
+/// and what to do about it.
+#[derive(Debug, Parser)]
+#[command(name = "orderpulse", version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) log: LogArgs,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Produce realistic order-attempt events (with incidents) to Kafka or NDJSON.
+    Simulate(simulate::SimulateArgs),
+}
+
+/// Logging options shared by every command.
+#[derive(Debug, Args)]
+pub(crate) struct LogArgs {
+    /// Log filter in `tracing` EnvFilter syntax (e.g. `info,ingest=debug`).
+    #[arg(long, global = true, env = "ORDERPULSE_LOG", default_value = "info")]
+    pub(crate) log: String,
+
+    /// Log line format on stderr.
+    #[arg(long, global = true, env = "ORDERPULSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+pub(crate) fn init_tracing(args: &LogArgs) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Runs one command to completion. SIGINT/SIGTERM cancel the root token.
+pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        spawn_signal_handler(shutdown.clone());
+        match cli.command {
+            Command::Simulate(args) => simulate::run(args, shutdown).await,
+        }
+    })
+}
+
+fn spawn_signal_handler(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(err) => {
+                        tracing::warn!(%err, "cannot listen for SIGTERM");
+                        let _ = ctrl_c.await;
+                        token.cancel();
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutdown requested");
+        token.cancel();
+    });
+}
