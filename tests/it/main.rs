@@ -1,1 +1,10 @@
 //! End-to-end tests of the orderpulse binary.
+//!
+//! One test binary (`cargo test --test it`, or `cargo nextest run --test it`)
+//! so the workspace links once. Layout:
+//! - `support`: harnesses for real services (`TansuBroker`, a Kafka-protocol
+//!   broker process per test).
+//! - `broker`: the broker harness's own test: produce and consume through it.
+
+mod broker;
+mod support;
