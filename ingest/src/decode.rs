@@ -293,5 +293,25 @@ fn clip(s: &str) -> String {
     }
 }
 
+/// The JSON layer, exposed only so the benchmark can compare JSON parsers on
+/// the exact visitor the decoder uses. Not a stable API.
+#[doc(hidden)]
+pub mod bench_support {
+    pub use super::raw::{RawEvent, Top as ParsedLine};
+
+    /// Parses a line with sonic-rs, the decoder's parser (after the depth guard).
+    pub fn parse_sonic(line: &str) -> bool {
+        matches!(super::raw::parse(line), Ok(ParsedLine::Object(_)))
+    }
+
+    /// Parses a line with serde_json (borrowed), for comparison.
+    pub fn parse_serde_json(line: &str) -> bool {
+        matches!(
+            serde_json::from_str::<ParsedLine<'_>>(line),
+            Ok(ParsedLine::Object(_))
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests;

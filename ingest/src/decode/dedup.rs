@@ -44,10 +44,10 @@ impl DedupWindow {
         if !self.set.insert(h) {
             return false;
         }
-        if self.ring.len() == self.capacity {
-            if let Some(old) = self.ring.pop_front() {
-                self.set.remove(&old);
-            }
+        if self.ring.len() == self.capacity
+            && let Some(old) = self.ring.pop_front()
+        {
+            self.set.remove(&old);
         }
         self.ring.push_back(h);
         true

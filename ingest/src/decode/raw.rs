@@ -90,7 +90,7 @@ fields! {
 
 /// The known fields of one JSON object, as found.
 #[derive(Debug, Default)]
-pub(crate) struct RawEvent<'a> {
+pub struct RawEvent<'a> {
     vals: [Val<'a>; F::COUNT],
     /// Keys that are not CONTRACT fields (ignored, counted).
     pub(crate) unknown_fields: u32,
@@ -106,8 +106,11 @@ impl<'a> RawEvent<'a> {
 }
 
 /// A parsed line: an object, or the JSON type it was instead.
+// Returned by value once per line: boxing the large variant would add an
+// allocation to every event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
-pub(crate) enum Top<'a> {
+pub enum Top<'a> {
     Object(RawEvent<'a>),
     NotAnObject(&'static str),
 }

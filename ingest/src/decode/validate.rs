@@ -169,13 +169,13 @@ pub(crate) fn validate<'a>(mut raw: RawEvent<'a>, now_ms: i64) -> Result<Event<'
     let latency_ms = optional_int(raw.take(F::LatencyMs), F::LatencyMs, 0)?;
     let amount_minor = optional_int(raw.take(F::AmountMinor), F::AmountMinor, 0)?;
     let currency = optional_str(raw.take(F::Currency), F::Currency, usize::MAX)?;
-    if let Some(c) = &currency {
-        if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(refuse(
-                Reason::InvalidValue,
-                "currency: expected 3 uppercase letters (ISO 4217)",
-            ));
-        }
+    if let Some(c) = &currency
+        && (c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()))
+    {
+        return Err(refuse(
+            Reason::InvalidValue,
+            "currency: expected 3 uppercase letters (ISO 4217)",
+        ));
     }
     let attempt = match optional_int(raw.take(F::Attempt), F::Attempt, 1)? {
         Some(a) => Some(
