@@ -1,0 +1,915 @@
+//! Incidents: what `--scenario` asks for, and where in the run it lands.
+//!
+//! # Syntax
+//! `NAME[:KEY=VALUE[,KEY=VALUE...]]`; several scenarios are separated by
+//! commas or given as repeated flags, and they combine. A comma-separated
+//! token containing `=` (before any `:`) is a parameter of the scenario
+//! before it, so `payment-outage:method=wechat_pay,factor=6,maintenance:at=50%`
+//! is two scenarios.
+//!
+//! Every incident scenario takes `at=` (start: a duration after the run
+//! start such as `90s`, `10m`, `2h`, or a share of the run such as `40%`;
+//! default 40%), `for=` (length, same forms; default 10% of the run,
+//! at least 2 minutes or a quarter of the run, at most 30 minutes) and
+//! `every=` (repeat with this period until the run ends). The rest:
+//!
+//! | scenario | parameters (defaults) |
+//! |---|---|
+//! | `steady` | none: no incident |
+//! | `payment-outage` | `method=alipay`, `cause=payment_declined`, `factor=10` or `rate=R` |
+//! | `maintenance` | `rate=0.5`: share of attempts failing with `system_maintenance` |
+//! | `network-degradation` | `channel=android_app`, `factor=8` or `rate=R` (`network_error`) |
+//! | `bad-release` | `version=6.4.0`, `channel=` (both apps), `rate=0.3` or `factor=F` (`client_outdated`) |
+//! | `promo-surge` | `factor=3`: traffic multiplier, failure rates unchanged (a decoy) |
+//! | `malformed` | `share=0.02` of records broken, `oversized=3` messages over 1 MiB; whole run by default |
+//! | `mixed` | `every=` (run/8 within 10m..2h): one random incident or decoy per period, `for=` caps their length |
+//!
+//! `factor=F` multiplies the cause's probability in the slice; `rate=R`
+//! raises it to at least `R`.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use model::vocab::{self, Channel, FailureCause as Cause, PaymentMethod as Method};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::catalog::APP_VERSIONS;
+use super::model::{CauseEffect, SliceFilter};
+
+/// A `--scenario` that could not be parsed, with what was wrong.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct ScenarioError(pub String);
+
+/// How strongly an incident raises its cause's probability.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Magnitude {
+    /// Multiply the probability.
+    Factor(f64),
+    /// Raise the probability to at least this.
+    Rate(f64),
+}
+
+/// A point or a length within the run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Offset {
+    /// A fixed time.
+    After(Duration),
+    /// A share of the run's duration (0.4 = 40%).
+    Fraction(f64),
+}
+
+/// When an incident happens; `None` takes the scenario's default.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Timing {
+    pub at: Option<Offset>,
+    pub length: Option<Offset>,
+    pub every: Option<Duration>,
+}
+
+/// What kind of incident, with its slice and magnitude.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScenarioKind {
+    Steady,
+    PaymentOutage {
+        method: Method,
+        cause: Cause,
+        magnitude: Magnitude,
+    },
+    Maintenance {
+        rate: f64,
+    },
+    NetworkDegradation {
+        channel: Channel,
+        magnitude: Magnitude,
+    },
+    BadRelease {
+        version: String,
+        channel: Option<Channel>,
+        magnitude: Magnitude,
+    },
+    PromoSurge {
+        factor: f64,
+    },
+    Malformed {
+        share: f64,
+        oversized: u32,
+    },
+    Mixed,
+}
+
+/// One `--scenario`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub kind: ScenarioKind,
+    pub timing: Timing,
+}
+
+/// Every scenario name, for help and error texts.
+pub const SCENARIO_NAMES: [&str; 8] = [
+    "steady",
+    "payment-outage",
+    "maintenance",
+    "network-degradation",
+    "bad-release",
+    "promo-surge",
+    "malformed",
+    "mixed",
+];
+
+impl ScenarioKind {
+    /// The scenario's name as written on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ScenarioKind::Steady => "steady",
+            ScenarioKind::PaymentOutage { .. } => "payment-outage",
+            ScenarioKind::Maintenance { .. } => "maintenance",
+            ScenarioKind::NetworkDegradation { .. } => "network-degradation",
+            ScenarioKind::BadRelease { .. } => "bad-release",
+            ScenarioKind::PromoSurge { .. } => "promo-surge",
+            ScenarioKind::Malformed { .. } => "malformed",
+            ScenarioKind::Mixed => "mixed",
+        }
+    }
+
+    fn defaults(name: &str) -> Option<ScenarioKind> {
+        Some(match name {
+            "steady" => ScenarioKind::Steady,
+            "payment-outage" => ScenarioKind::PaymentOutage {
+                method: Method::Alipay,
+                cause: Cause::PaymentDeclined,
+                magnitude: Magnitude::Factor(10.0),
+            },
+            "maintenance" => ScenarioKind::Maintenance { rate: 0.5 },
+            "network-degradation" => ScenarioKind::NetworkDegradation {
+                channel: Channel::AndroidApp,
+                magnitude: Magnitude::Factor(8.0),
+            },
+            "bad-release" => ScenarioKind::BadRelease {
+                version: APP_VERSIONS[0].0.to_string(),
+                channel: None,
+                magnitude: Magnitude::Rate(0.3),
+            },
+            "promo-surge" => ScenarioKind::PromoSurge { factor: 3.0 },
+            "malformed" => ScenarioKind::Malformed {
+                share: 0.02,
+                oversized: 3,
+            },
+            "mixed" => ScenarioKind::Mixed,
+            _ => return None,
+        })
+    }
+
+    fn keys(&self) -> &'static [&'static str] {
+        match self {
+            ScenarioKind::Steady => &[],
+            ScenarioKind::PaymentOutage { .. } => &["method", "cause", "factor", "rate"],
+            ScenarioKind::Maintenance { .. } => &["rate"],
+            ScenarioKind::NetworkDegradation { .. } => &["channel", "factor", "rate"],
+            ScenarioKind::BadRelease { .. } => &["version", "channel", "factor", "rate"],
+            ScenarioKind::PromoSurge { .. } => &["factor"],
+            ScenarioKind::Malformed { .. } => &["share", "oversized"],
+            ScenarioKind::Mixed => &[],
+        }
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match (self, key) {
+            (ScenarioKind::PaymentOutage { method, .. }, "method") => {
+                *method = parse_method(value)?
+            }
+            (ScenarioKind::PaymentOutage { cause, .. }, "cause") => *cause = parse_cause(value)?,
+            (
+                ScenarioKind::PaymentOutage { magnitude, .. }
+                | ScenarioKind::NetworkDegradation { magnitude, .. }
+                | ScenarioKind::BadRelease { magnitude, .. },
+                "factor",
+            ) => *magnitude = Magnitude::Factor(parse_number(key, value, 1.0, 1000.0)?),
+            (
+                ScenarioKind::PaymentOutage { magnitude, .. }
+                | ScenarioKind::NetworkDegradation { magnitude, .. }
+                | ScenarioKind::BadRelease { magnitude, .. },
+                "rate",
+            ) => *magnitude = Magnitude::Rate(parse_share(key, value)?),
+            (ScenarioKind::Maintenance { rate }, "rate") => *rate = parse_share(key, value)?,
+            (ScenarioKind::NetworkDegradation { channel, .. }, "channel") => {
+                *channel = parse_channel(value)?
+            }
+            (ScenarioKind::BadRelease { channel, .. }, "channel") => {
+                let c = parse_channel(value)?;
+                if !matches!(c, Channel::IosApp | Channel::AndroidApp) {
+                    return Err(format!(
+                        "channel `{value}`: app versions exist on ios_app and android_app only"
+                    ));
+                }
+                *channel = Some(c);
+            }
+            (ScenarioKind::BadRelease { version, .. }, "version") => {
+                if !APP_VERSIONS.iter().any(|(v, _, _)| *v == value) {
+                    let known: Vec<_> = APP_VERSIONS.iter().map(|(v, _, _)| *v).collect();
+                    return Err(format!(
+                        "version `{value}` has no traffic (app versions: {})",
+                        known.join(", ")
+                    ));
+                }
+                *version = value.to_string();
+            }
+            (ScenarioKind::PromoSurge { factor }, "factor") => {
+                *factor = parse_number(key, value, f64::MIN_POSITIVE, 100.0)?
+            }
+            (ScenarioKind::Malformed { share, .. }, "share") => *share = parse_share(key, value)?,
+            (ScenarioKind::Malformed { oversized, .. }, "oversized") => {
+                *oversized = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n <= 100)
+                    .ok_or_else(|| format!("oversized={value}: expected a count from 0 to 100"))?
+            }
+            _ => return Err(format!("unknown parameter `{key}`")),
+        }
+        Ok(())
+    }
+}
+
+impl Scenario {
+    fn build(name: &str, params: &[(&str, &str)]) -> Result<Scenario, ScenarioError> {
+        let err = |msg: String| ScenarioError(format!("scenario `{name}`: {msg}"));
+        let mut kind = ScenarioKind::defaults(name).ok_or_else(|| {
+            ScenarioError(format!(
+                "unknown scenario `{name}` (known: {})",
+                SCENARIO_NAMES.join(", ")
+            ))
+        })?;
+        let mut timing = Timing::default();
+        let mut seen: Vec<&str> = Vec::new();
+        for &(key, value) in params {
+            if seen.contains(&key) {
+                return Err(err(format!("`{key}` given twice")));
+            }
+            if (key == "factor" && seen.contains(&"rate"))
+                || (key == "rate" && seen.contains(&"factor"))
+            {
+                return Err(err("give `factor` or `rate`, not both".into()));
+            }
+            seen.push(key);
+            let allowed = |k: &str| kind.keys().contains(&k);
+            let result = match key {
+                "at" if kind != ScenarioKind::Steady => parse_offset(value, false)
+                    .map(|o| timing.at = Some(o))
+                    .map_err(|e| format!("at={e}")),
+                "for" if kind != ScenarioKind::Steady => parse_offset(value, true)
+                    .map(|o| timing.length = Some(o))
+                    .map_err(|e| format!("for={e}")),
+                "every" if kind != ScenarioKind::Steady => parse_duration(value)
+                    .map(|d| timing.every = Some(d))
+                    .map_err(|e| format!("every={e}")),
+                k if allowed(k) => kind.set(k, value),
+                _ => {
+                    let mut keys: Vec<&str> = kind.keys().to_vec();
+                    if kind != ScenarioKind::Steady {
+                        keys.extend(["at", "for", "every"]);
+                    }
+                    let keys = if keys.is_empty() {
+                        "none".to_string()
+                    } else {
+                        keys.join(", ")
+                    };
+                    Err(format!("unknown parameter `{key}` (parameters: {keys})"))
+                }
+            };
+            result.map_err(err)?;
+        }
+        Ok(Scenario { kind, timing })
+    }
+}
+
+/// Parses a comma-separated list of scenarios (see the module docs).
+pub fn parse_scenarios(s: &str) -> Result<Vec<Scenario>, ScenarioError> {
+    let mut parts: Vec<(&str, Vec<(&str, &str)>)> = Vec::new();
+    for token in s.split(',').map(str::trim) {
+        if token.is_empty() {
+            return Err(ScenarioError(format!("empty scenario in `{s}`")));
+        }
+        let eq = token.find('=');
+        let colon = token.find(':');
+        let is_param = match (eq, colon) {
+            (Some(e), Some(c)) => e < c,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if is_param {
+            let (k, v) = split_param(token)?;
+            match parts.last_mut() {
+                Some((_, params)) => params.push((k, v)),
+                None => {
+                    return Err(ScenarioError(format!(
+                        "parameter `{token}` comes before any scenario name"
+                    )));
+                }
+            }
+            continue;
+        }
+        let (name, first) = match token.split_once(':') {
+            Some((name, rest)) => (name.trim(), Some(rest.trim())),
+            None => (token, None),
+        };
+        let mut params = Vec::new();
+        if let Some(first) = first {
+            if first.is_empty() {
+                return Err(ScenarioError(format!(
+                    "scenario `{name}`: nothing after `:` (write `{name}` or `{name}:key=value`)"
+                )));
+            }
+            params.push(split_param(first)?);
+        }
+        parts.push((name, params));
+    }
+    parts
+        .iter()
+        .map(|(name, params)| Scenario::build(name, params))
+        .collect()
+}
+
+fn split_param(token: &str) -> Result<(&str, &str), ScenarioError> {
+    match token.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => Ok((k.trim(), v.trim())),
+        _ => Err(ScenarioError(format!(
+            "`{token}`: expected a parameter as key=value"
+        ))),
+    }
+}
+
+impl FromStr for Scenario {
+    type Err = ScenarioError;
+
+    /// Parses exactly one scenario, `NAME[:KEY=VALUE,...]`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut list = parse_scenarios(s)?;
+        match list.len() {
+            1 => Ok(list.remove(0)),
+            n => Err(ScenarioError(format!(
+                "expected one scenario, got {n} in `{s}`"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Scenario {
+    /// The canonical form, with every parameter spelled out; it parses back
+    /// to the same scenario.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut params: Vec<String> = Vec::new();
+        let magnitude = |m: &Magnitude| match m {
+            Magnitude::Factor(x) => format!("factor={x}"),
+            Magnitude::Rate(x) => format!("rate={x}"),
+        };
+        match &self.kind {
+            ScenarioKind::Steady | ScenarioKind::Mixed => {}
+            ScenarioKind::PaymentOutage {
+                method,
+                cause,
+                magnitude: m,
+            } => {
+                params.push(format!("method={method}"));
+                params.push(format!("cause={cause}"));
+                params.push(magnitude(m));
+            }
+            ScenarioKind::Maintenance { rate } => params.push(format!("rate={rate}")),
+            ScenarioKind::NetworkDegradation {
+                channel,
+                magnitude: m,
+            } => {
+                params.push(format!("channel={channel}"));
+                params.push(magnitude(m));
+            }
+            ScenarioKind::BadRelease {
+                version,
+                channel,
+                magnitude: m,
+            } => {
+                params.push(format!("version={version}"));
+                if let Some(c) = channel {
+                    params.push(format!("channel={c}"));
+                }
+                params.push(magnitude(m));
+            }
+            ScenarioKind::PromoSurge { factor } => params.push(format!("factor={factor}")),
+            ScenarioKind::Malformed { share, oversized } => {
+                params.push(format!("share={share}"));
+                params.push(format!("oversized={oversized}"));
+            }
+        }
+        let offset = |o: &Offset| match o {
+            Offset::After(d) => humantime::format_duration(*d).to_string(),
+            Offset::Fraction(x) => format!("{}%", x * 100.0),
+        };
+        if let Some(at) = &self.timing.at {
+            params.push(format!("at={}", offset(at)));
+        }
+        if let Some(length) = &self.timing.length {
+            params.push(format!("for={}", offset(length)));
+        }
+        if let Some(every) = self.timing.every {
+            params.push(format!("every={}", humantime::format_duration(every)));
+        }
+        f.write_str(self.kind.name())?;
+        if !params.is_empty() {
+            write!(f, ":{}", params.join(","))?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_method(v: &str) -> Result<Method, String> {
+    Method::from_normalised(&vocab::normalise(v)).ok_or_else(|| {
+        let all: Vec<_> = Method::ALL.iter().map(|m| m.as_str()).collect();
+        format!("method `{v}` (payment methods: {})", all.join(", "))
+    })
+}
+
+fn parse_channel(v: &str) -> Result<Channel, String> {
+    Channel::from_normalised(&vocab::normalise(v)).ok_or_else(|| {
+        let all: Vec<_> = Channel::ALL.iter().map(|m| m.as_str()).collect();
+        format!("channel `{v}` (channels: {})", all.join(", "))
+    })
+}
+
+fn parse_cause(v: &str) -> Result<Cause, String> {
+    Cause::from_normalised(&vocab::normalise(v)).ok_or_else(|| {
+        let all: Vec<_> = Cause::ALL.iter().map(|m| m.as_str()).collect();
+        format!("cause `{v}` (failure causes: {})", all.join(", "))
+    })
+}
+
+fn parse_number(key: &str, v: &str, min: f64, max: f64) -> Result<f64, String> {
+    match v.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= min && x <= max => Ok(x),
+        _ => Err(format!("{key}={v}: expected a number from {min} to {max}")),
+    }
+}
+
+/// A probability in (0, 1].
+fn parse_share(key: &str, v: &str) -> Result<f64, String> {
+    match v.parse::<f64>() {
+        Ok(x) if x > 0.0 && x <= 1.0 => Ok(x),
+        _ => Err(format!(
+            "{key}={v}: expected a probability above 0 and at most 1 (e.g. 0.05)"
+        )),
+    }
+}
+
+fn parse_duration(v: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(v) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(format!("{v}: must be longer than zero")),
+        Err(e) => Err(format!("{v}: {e} (e.g. 90s, 10m, 2h)")),
+    }
+}
+
+fn parse_offset(v: &str, positive: bool) -> Result<Offset, String> {
+    if let Some(p) = v.strip_suffix('%') {
+        return match p.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() && (0.0..=100.0).contains(&x) && (!positive || x > 0.0) => {
+                Ok(Offset::Fraction(x / 100.0))
+            }
+            _ => Err(format!("{v}: expected a share of the run from 0% to 100%")),
+        };
+    }
+    match humantime::parse_duration(v) {
+        Ok(d) if positive && d.is_zero() => Err(format!("{v}: must be longer than zero")),
+        Ok(d) => Ok(Offset::After(d)),
+        Err(e) => Err(format!("{v}: {e} (e.g. 90s, 10m, 40%)")),
+    }
+}
+
+/// An incident placed in the run.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Incident {
+    pub(crate) scenario: &'static str,
+    pub(crate) start_ms: i64,
+    pub(crate) end_ms: i64,
+    pub(crate) effect: Effect,
+}
+
+/// What an incident does while it lasts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Effect {
+    /// One cause's probability rises within a slice.
+    Cause(CauseEffect),
+    /// Traffic is multiplied; failure rates stay.
+    Surge(f64),
+    /// A share of records is broken.
+    Malformed { share: f64, oversized: u32 },
+}
+
+impl Incident {
+    pub(crate) fn active_at(&self, t_ms: i64) -> bool {
+        self.start_ms <= t_ms && t_ms < self.end_ms
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn offset_ms(o: Offset, run_ms: i64) -> i64 {
+    match o {
+        Offset::After(d) => ms(d),
+        Offset::Fraction(x) => (run_ms as f64 * x).round() as i64,
+    }
+}
+
+/// The default incident length: 10% of the run, at least 2 minutes (or a
+/// quarter of a short run), at most 30 minutes.
+fn default_length_ms(run_ms: i64) -> i64 {
+    (run_ms / 10).clamp((run_ms / 4).min(120_000), 1_800_000)
+}
+
+/// Places every scenario's incidents in a run of `run_ms` from `start_ms`,
+/// sorted by start. Errors name the scenario and what does not fit.
+pub(crate) fn resolve(
+    scenarios: &[Scenario],
+    start_ms: i64,
+    run_ms: i64,
+    seed: u64,
+) -> Result<Vec<Incident>, String> {
+    let mut out = Vec::new();
+    for s in scenarios {
+        let name = s.kind.name();
+        let effect = match &s.kind {
+            ScenarioKind::Steady => continue,
+            ScenarioKind::Mixed => {
+                out.extend(
+                    mixed(&s.timing, start_ms, run_ms, seed)
+                        .map_err(|e| format!("scenario `{s}`: {e}"))?,
+                );
+                continue;
+            }
+            ScenarioKind::PaymentOutage {
+                method,
+                cause,
+                magnitude,
+            } => Effect::Cause(CauseEffect {
+                filter: SliceFilter {
+                    method: Some(*method),
+                    ..SliceFilter::default()
+                },
+                cause: *cause,
+                magnitude: *magnitude,
+            }),
+            ScenarioKind::Maintenance { rate } => Effect::Cause(CauseEffect {
+                filter: SliceFilter::default(),
+                cause: Cause::SystemMaintenance,
+                magnitude: Magnitude::Rate(*rate),
+            }),
+            ScenarioKind::NetworkDegradation { channel, magnitude } => Effect::Cause(CauseEffect {
+                filter: SliceFilter {
+                    channel: Some(*channel),
+                    ..SliceFilter::default()
+                },
+                cause: Cause::NetworkError,
+                magnitude: *magnitude,
+            }),
+            ScenarioKind::BadRelease {
+                version,
+                channel,
+                magnitude,
+            } => Effect::Cause(CauseEffect {
+                filter: SliceFilter {
+                    channel: *channel,
+                    app_version: APP_VERSIONS
+                        .iter()
+                        .position(|(v, _, _)| v == version)
+                        .map(|i| i as u8),
+                    method: None,
+                },
+                cause: Cause::ClientOutdated,
+                magnitude: *magnitude,
+            }),
+            ScenarioKind::PromoSurge { factor } => Effect::Surge(*factor),
+            ScenarioKind::Malformed { share, oversized } => Effect::Malformed {
+                share: *share,
+                oversized: *oversized,
+            },
+        };
+        let (default_at, default_len) = match effect {
+            Effect::Malformed { .. } => (Offset::Fraction(0.0), Offset::Fraction(1.0)),
+            _ => (
+                Offset::Fraction(0.4),
+                Offset::After(Duration::from_millis(default_length_ms(run_ms) as u64)),
+            ),
+        };
+        let windows = windows(&s.timing, run_ms, default_at, default_len)
+            .map_err(|e| format!("scenario `{s}`: {e}"))?;
+        out.extend(windows.into_iter().map(|(a, b)| Incident {
+            scenario: name,
+            start_ms: start_ms + a,
+            end_ms: start_ms + b,
+            effect,
+        }));
+    }
+    out.sort_by_key(|i| i.start_ms);
+    Ok(out)
+}
+
+fn windows(
+    timing: &Timing,
+    run_ms: i64,
+    default_at: Offset,
+    default_len: Offset,
+) -> Result<Vec<(i64, i64)>, String> {
+    let at = offset_ms(timing.at.unwrap_or(default_at), run_ms);
+    let len = offset_ms(timing.length.unwrap_or(default_len), run_ms).max(1);
+    if at >= run_ms {
+        return Err(format!(
+            "starts {} after the start, but the run lasts {}",
+            human(at),
+            human(run_ms)
+        ));
+    }
+    let Some(every) = timing.every else {
+        return Ok(vec![(at, at.saturating_add(len).min(run_ms))]);
+    };
+    let every = ms(every);
+    if every <= len {
+        return Err(format!(
+            "every={} must be longer than the incident ({})",
+            human(every),
+            human(len)
+        ));
+    }
+    let mut out = Vec::new();
+    let mut s = at;
+    while s < run_ms {
+        out.push((s, s.saturating_add(len).min(run_ms)));
+        s = s.saturating_add(every);
+    }
+    Ok(out)
+}
+
+fn human(ms: i64) -> String {
+    humantime::format_duration(Duration::from_millis(ms.max(0) as u64)).to_string()
+}
+
+/// The `mixed` schedule: one incident or decoy per period, of a random
+/// kind, slice and magnitude (some weak, some strong), never overlapping.
+fn mixed(timing: &Timing, start_ms: i64, run_ms: i64, seed: u64) -> Result<Vec<Incident>, String> {
+    let every = timing
+        .every
+        .map(ms)
+        .unwrap_or_else(|| (run_ms / 8).clamp(600_000, 7_200_000));
+    let at = timing.at.map_or(every / 2, |o| offset_ms(o, run_ms));
+    let cap = timing
+        .length
+        .map_or((every / 2).min(1_800_000), |o| offset_ms(o, run_ms))
+        .max(1);
+    if cap >= every {
+        return Err(format!(
+            "for={} must be shorter than every={}",
+            human(cap),
+            human(every)
+        ));
+    }
+    if at >= run_ms {
+        return Err(format!(
+            "starts {} after the start, but the run lasts {}",
+            human(at),
+            human(run_ms)
+        ));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6d69_7865_645f_7363);
+    let mut out = Vec::new();
+    let mut slot = at;
+    while slot < run_ms {
+        let offset = (rng.random::<f64>() * 0.25 * every as f64) as i64;
+        let len = ((0.3 + 0.7 * rng.random::<f64>()) * cap as f64).max(1.0) as i64;
+        let begin = slot + offset;
+        let (scenario, effect) = mixed_incident(&mut rng);
+        if begin < run_ms {
+            out.push(Incident {
+                scenario,
+                start_ms: start_ms + begin,
+                end_ms: start_ms + (begin + len).min(run_ms),
+                effect,
+            });
+        }
+        slot = slot.saturating_add(every);
+    }
+    Ok(out)
+}
+
+fn log_uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
+    round3((lo.ln() + rng.random::<f64>() * (hi.ln() - lo.ln())).exp())
+}
+
+fn uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
+    round3(lo + (hi - lo) * rng.random::<f64>())
+}
+
+/// Three decimals: readable in the truth file, and what is written is
+/// exactly what was simulated.
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn mixed_incident(rng: &mut ChaCha8Rng) -> (&'static str, Effect) {
+    let cause = |filter, cause, magnitude| {
+        Effect::Cause(CauseEffect {
+            filter,
+            cause,
+            magnitude,
+        })
+    };
+    let kind = super::model::pick(&[0.30, 0.20, 0.15, 0.10, 0.25], rng);
+    match kind {
+        0 => {
+            const METHODS: [(Method, f64); 7] = [
+                (Method::Alipay, 0.35),
+                (Method::WechatPay, 0.30),
+                (Method::CreditCard, 0.12),
+                (Method::UnionPay, 0.08),
+                (Method::DebitCard, 0.07),
+                (Method::ApplePay, 0.05),
+                (Method::Balance, 0.03),
+            ];
+            let method = METHODS[super::model::pick(&METHODS.map(|m| m.1), rng)].0;
+            let c = if rng.random::<f64>() < 0.85 {
+                Cause::PaymentDeclined
+            } else {
+                Cause::InsufficientFunds
+            };
+            let filter = SliceFilter {
+                method: Some(method),
+                ..SliceFilter::default()
+            };
+            (
+                "payment-outage",
+                cause(filter, c, Magnitude::Factor(log_uniform(rng, 3.0, 20.0))),
+            )
+        }
+        1 => {
+            let channel = Channel::ALL[rng.random_range(0..Channel::ALL.len())];
+            let filter = SliceFilter {
+                channel: Some(channel),
+                ..SliceFilter::default()
+            };
+            let m = Magnitude::Factor(log_uniform(rng, 3.0, 15.0));
+            ("network-degradation", cause(filter, Cause::NetworkError, m))
+        }
+        2 => {
+            let filter = SliceFilter {
+                channel: [None, Some(Channel::IosApp), Some(Channel::AndroidApp)]
+                    [rng.random_range(0..3)],
+                app_version: Some(rng.random_range(0..3)),
+                method: None,
+            };
+            let m = Magnitude::Rate(uniform(rng, 0.05, 0.4));
+            ("bad-release", cause(filter, Cause::ClientOutdated, m))
+        }
+        3 => {
+            let m = Magnitude::Rate(uniform(rng, 0.1, 0.6));
+            (
+                "maintenance",
+                cause(SliceFilter::default(), Cause::SystemMaintenance, m),
+            )
+        }
+        _ => ("promo-surge", Effect::Surge(uniform(rng, 1.5, 4.0))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_params_and_lists() {
+        let s: Scenario = "payment-outage:method=wechat_pay,at=10m,for=5m,factor=8"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            s.kind,
+            ScenarioKind::PaymentOutage {
+                method: Method::WechatPay,
+                cause: Cause::PaymentDeclined,
+                magnitude: Magnitude::Factor(8.0)
+            }
+        );
+        assert_eq!(s.timing.at, Some(Offset::After(Duration::from_secs(600))));
+        assert_eq!(
+            s.timing.length,
+            Some(Offset::After(Duration::from_secs(300)))
+        );
+
+        let list = parse_scenarios("promo-surge, maintenance:at=50%,rate=0.2,malformed").unwrap();
+        assert_eq!(list.len(), 3);
+        assert_eq!(list[1].kind, ScenarioKind::Maintenance { rate: 0.2 });
+        assert_eq!(list[1].timing.at, Some(Offset::Fraction(0.5)));
+        assert_eq!(list[2].kind.name(), "malformed");
+
+        let s: Scenario = "bad-release:version=6.2.1,channel=Android-App,rate=0.5"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            s.kind,
+            ScenarioKind::BadRelease {
+                version: "6.2.1".into(),
+                channel: Some(Channel::AndroidApp),
+                magnitude: Magnitude::Rate(0.5)
+            }
+        );
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for text in [
+            "steady",
+            "mixed:every=2h",
+            "payment-outage",
+            "payment-outage:method=credit_card,cause=insufficient_funds,rate=0.2,at=1h,for=15%,every=6h",
+            "network-degradation:channel=mobile_web",
+            "bad-release:channel=ios_app",
+            "promo-surge:factor=2.5",
+            "malformed:share=0.1,oversized=0",
+        ] {
+            let s: Scenario = text.parse().unwrap();
+            let again: Scenario = s.to_string().parse().unwrap();
+            assert_eq!(s, again, "{text} → {s}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_strings_with_a_reason() {
+        for (text, needle) in [
+            ("", "empty"),
+            ("outage", "unknown scenario `outage`"),
+            ("payment-outage:metod=alipay", "unknown parameter `metod`"),
+            ("payment-outage:method=bitcoin", "method `bitcoin`"),
+            ("payment-outage:factor=0", "factor"),
+            ("payment-outage:factor=abc", "factor=abc"),
+            ("payment-outage:factor=2,rate=0.1", "not both"),
+            ("payment-outage:at=10m,at=20m", "twice"),
+            ("maintenance:rate=1.5", "probability"),
+            ("maintenance:factor=3", "unknown parameter `factor`"),
+            ("network-degradation:channel=tv", "channel `tv`"),
+            ("bad-release:version=9.9.9", "no traffic"),
+            ("bad-release:channel=web", "app versions"),
+            ("malformed:share=-0.1", "probability"),
+            ("promo-surge:at=soon", "at=soon"),
+            ("promo-surge:for=0s", "longer than zero"),
+            ("promo-surge:at=150%", "0% to 100%"),
+            ("steady:at=10m", "parameters: none"),
+            ("at=10m", "before any scenario"),
+            ("promo-surge:", "nothing after"),
+            ("promo-surge:factor", "key=value"),
+            ("promo-surge,,steady", "empty"),
+        ] {
+            let err = parse_scenarios(text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text:?}: {err}");
+        }
+        assert!("steady,promo-surge".parse::<Scenario>().is_err());
+    }
+
+    #[test]
+    fn resolves_defaults_relative_to_the_run() {
+        let hour = 3_600_000;
+        let list = parse_scenarios("payment-outage,malformed,steady").unwrap();
+        let inc = resolve(&list, 1000, hour, 1).unwrap();
+        assert_eq!(inc.len(), 2);
+        let malformed = inc.iter().find(|i| i.scenario == "malformed").unwrap();
+        assert_eq!((malformed.start_ms, malformed.end_ms), (1000, 1000 + hour));
+        let outage = inc.iter().find(|i| i.scenario == "payment-outage").unwrap();
+        assert_eq!(outage.start_ms, 1000 + hour * 4 / 10);
+        assert_eq!(outage.end_ms - outage.start_ms, hour / 10);
+
+        let every = parse_scenarios("maintenance:at=10m,for=5m,every=1h").unwrap();
+        let inc = resolve(&every, 0, 5 * hour, 1).unwrap();
+        assert_eq!(inc.len(), 5);
+        assert_eq!(inc[4].start_ms, 4 * hour + 600_000);
+
+        let late = parse_scenarios("promo-surge:at=2h").unwrap();
+        assert!(
+            resolve(&late, 0, hour, 1)
+                .unwrap_err()
+                .contains("run lasts 1h")
+        );
+        let overlap = parse_scenarios("promo-surge:for=1h,every=30m").unwrap();
+        assert!(resolve(&overlap, 0, 10 * hour, 1).is_err());
+    }
+
+    #[test]
+    fn mixed_schedules_many_incidents_without_overlap() {
+        let week = 7 * 24 * 3_600_000;
+        let list = parse_scenarios("mixed").unwrap();
+        let a = resolve(&list, 0, week, 9).unwrap();
+        assert_eq!(a, resolve(&list, 0, week, 9).unwrap());
+        assert_ne!(a, resolve(&list, 0, week, 10).unwrap());
+        assert!(a.len() >= 80, "{}", a.len());
+        for pair in a.windows(2) {
+            assert!(pair[0].end_ms <= pair[1].start_ms, "{pair:?}");
+        }
+        let kinds: std::collections::BTreeSet<_> = a.iter().map(|i| i.scenario).collect();
+        assert_eq!(kinds.len(), 5, "{kinds:?}");
+    }
+}
