@@ -379,10 +379,9 @@ fn produce(plan: Plan, shutdown: &CancellationToken) -> anyhow::Result<()> {
     let mut last_report = (Instant::now(), 0u64);
     let mut records = 0u64;
     let mut stopped = false;
-    'records: for rec in sim.by_ref() {
+    'records: while let Some(t) = sim.next_event_time_ms() {
         if plan.pace == Pace::Realtime {
-            let due =
-                Duration::from_millis(u64::try_from(rec.event_time_ms - start_ms).unwrap_or(0));
+            let due = Duration::from_millis(u64::try_from(t - start_ms).unwrap_or(0));
             loop {
                 let elapsed = wall.elapsed();
                 if elapsed >= due {
@@ -399,6 +398,7 @@ fn produce(plan: Plan, shutdown: &CancellationToken) -> anyhow::Result<()> {
             stopped = true;
             break;
         }
+        let Some(rec) = sim.next() else { break };
         if let Some((sink, name)) = &mut ndjson {
             sink.write(&rec.value)
                 .with_context(|| format!("writing {name}"))?;

@@ -128,7 +128,7 @@ pub(crate) fn write_event(ev: &Event, tamper: Tamper<'_>, out: &mut Vec<u8>) {
         tamper,
     };
     w.out.push(b'{');
-    w.field(Field::EventId, true, |o| write_uuid(o, ev.id));
+    w.field(Field::EventId, true, |o| write_ulid(o, ev.ts_ms, ev.id));
     w.field(Field::Ts, true, |o| write_ts(o, ev.ts_ms, ev.ts_form));
     let outcome = if ev.cause.is_some() {
         "failure"
@@ -148,7 +148,9 @@ pub(crate) fn write_event(ev: &Event, tamper: Tamper<'_>, out: &mut Vec<u8>) {
         write_prefixed_hex(o, "ord_", ev.order)
     });
     w.field(Field::SessionId, true, |o| {
-        write_prefixed_hex(o, "sess_", ev.session)
+        o.extend_from_slice(b"\"s_");
+        push_hex(o, ev.session, 12);
+        o.push(b'"');
     });
     w.field(Field::UserId, ev.user.is_some(), |o| {
         o.extend_from_slice(b"\"u");
@@ -262,18 +264,16 @@ fn push_hex(out: &mut Vec<u8>, v: u64, digits: u32) {
     }
 }
 
-/// `"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"` from 128 bits.
-fn write_uuid(out: &mut Vec<u8>, (hi, lo): (u64, u64)) {
+/// A ULID (26 characters of Crockford base32: 48 bits of milliseconds
+/// then 80 bits that are unique per event), as event ids often are.
+fn write_ulid(out: &mut Vec<u8>, ts_ms: i64, (hi, lo): (u64, u64)) {
+    const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let time = u128::from(ts_ms.clamp(0, (1 << 48) - 1) as u64);
+    let v = (time << 80) | (u128::from(hi) << 16) | u128::from(lo & 0xffff);
     out.push(b'"');
-    push_hex(out, hi >> 32, 8);
-    out.push(b'-');
-    push_hex(out, hi >> 16, 4);
-    out.push(b'-');
-    push_hex(out, hi, 4);
-    out.push(b'-');
-    push_hex(out, lo >> 48, 4);
-    out.push(b'-');
-    push_hex(out, lo, 12);
+    for i in (0..26).rev() {
+        out.push(CROCKFORD[((v >> (i * 5)) & 0x1f) as usize]);
+    }
     out.push(b'"');
 }
 
@@ -291,8 +291,8 @@ pub(crate) fn order_id(v: u64) -> String {
     String::from_utf8_lossy(&out[1..out.len() - 1]).into_owned()
 }
 
-/// Event id of the `seq`-th event of a run with id key `key`: the high
-/// half is a bijection of `seq`, so ids never repeat within a run.
+/// Event id bits of the `seq`-th event of a run with id key `key`: the
+/// high half is a bijection of `seq`, so ids never repeat within a run.
 pub(crate) fn event_id(key: u64, seq: u64) -> (u64, u64) {
     let hi = mix64(seq ^ key);
     (hi, mix64(hi ^ key.rotate_left(17)))
@@ -470,12 +470,17 @@ mod tests {
     }
 
     #[test]
-    fn event_ids_are_unique_and_uuid_shaped() {
+    fn event_ids_are_unique_ulids() {
         let mut seen = std::collections::BTreeSet::new();
         for seq in 0..10_000 {
             let mut out = Vec::new();
-            write_uuid(&mut out, event_id(42, seq));
-            assert_eq!(out.len(), 38);
+            write_ulid(&mut out, 1_793_491_200_000, event_id(42, seq));
+            assert_eq!(out.len(), 28);
+            assert!(
+                out.starts_with(b"\"01M6A6FT"),
+                "{}",
+                String::from_utf8_lossy(&out)
+            );
             assert!(seen.insert(out));
         }
         assert_eq!(order_id(0xab).len(), 20);

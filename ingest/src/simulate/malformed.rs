@@ -162,7 +162,7 @@ pub(crate) fn write_broken(reason: Reason, ev: &Event, rng: &mut impl Rng, out: 
             let (field, limit, prefix) = [
                 (Field::EventId, 128, "evt-"),
                 (Field::OrderId, 128, "ord_"),
-                (Field::SessionId, 128, "sess_"),
+                (Field::SessionId, 128, "s_"),
                 (Field::UserId, 128, "u"),
                 (Field::ErrorCode, 128, "E_"),
                 (Field::Region, 64, "cn-east-"),

@@ -403,7 +403,7 @@ fn events_average_300_to_450_bytes() {
     let s = shared();
     let sizes: Vec<usize> = s.records.iter().map(|r| r.value.len()).collect();
     let mean = sizes.iter().sum::<usize>() as f64 / sizes.len() as f64;
-    // Measured: ~390 bytes.
+    // Measured: ~413 bytes.
     assert!((300.0..450.0).contains(&mean), "mean event size {mean}");
 }
 
@@ -799,6 +799,15 @@ fn malformed_covers_every_reason_and_says_which() {
     assert_eq!(truth.generated.malformed_records, broken);
     let share = (broken + batches) as f64 / records.len() as f64;
     assert!((0.08..0.12).contains(&share), "{share}");
+}
+
+#[test]
+fn next_event_time_announces_the_next_record() {
+    let mut sim = Simulator::new(config(2, 50.0, "malformed,payment-outage"));
+    while let Some(t) = sim.next_event_time_ms() {
+        assert_eq!(sim.next().map(|r| r.event_time_ms), Some(t));
+    }
+    assert!(sim.next().is_none());
 }
 
 #[test]

@@ -245,6 +245,8 @@ pub(crate) fn rfc3339(ms: i64) -> String {
 /// The truth entry of each incident (counts of malformed records left
 /// at zero: the simulator fills them in as it goes).
 pub(crate) fn describe(model: &Model, incidents: &[Incident], overall: f64) -> Vec<TruthIncident> {
+    // Baselines repeat across incidents of the same slice (mixed, every=).
+    let mut baselines: Vec<(SliceFilter, Cause, SliceRates)> = Vec::new();
     incidents
         .iter()
         .map(|inc| {
@@ -289,7 +291,17 @@ pub(crate) fn describe(model: &Model, incidents: &[Incident], overall: f64) -> V
                             _ => None,
                         })
                         .collect();
-                    let base = rates(model, &[], &slice);
+                    let base = match baselines
+                        .iter()
+                        .find(|(f, c, _)| *f == ce.filter && *c == ce.cause)
+                    {
+                        Some((_, _, r)) => *r,
+                        None => {
+                            let r = rates(model, &[], &slice);
+                            baselines.push((ce.filter, ce.cause, r));
+                            r
+                        }
+                    };
                     let during = rates(model, &active, &slice);
                     t.baseline_failure_rate = Some(base.failure_rate);
                     t.expected_failure_rate = Some(during.failure_rate);
