@@ -1,1 +1,389 @@
-fn main() {}
+//! Decoder throughput on simulator traffic, against arrow-json as the peer.
+//!
+//! `cargo bench -p ingest --bench decode`. Every benchmark decodes the same
+//! 100 000 simulator events (~350–400 bytes each); throughput is in events/s.
+//! - `decode/orderpulse`: our decoder, every CONTRACT rule, user-key HMAC,
+//!   duplicate window, batches of 8 192 rows finished as Arrow.
+//! - `decode/arrow_json`: arrow-json's `ReaderBuilder` decoder on the same
+//!   bytes (as NDJSON), no validation: the peer. arrow-json 59 cannot decode
+//!   into dictionary types, so it decodes those columns as `Utf8` (cheaper
+//!   than what we build); `decode/arrow_json_cast_to_dictionaries` adds the
+//!   cast to our exact column types.
+//! - `parse/*`: just the JSON layer: the decoder's own scanner, and the same
+//!   work (capture the 22 known fields, borrowed strings, skip the rest)
+//!   done through a serde visitor by sonic-rs, serde_json and simd-json —
+//!   the measurement behind writing the scanner.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use ingest::decode::bench_support::parse_scanner;
+use ingest::decode::{Decoder, DecoderConfig, Source, UserKeyHasher};
+use ingest::simulate::{SimConfig, Simulator};
+use model::schema::{dict_type, ts_type};
+
+const EVENTS: usize = 100_000;
+const BATCH_ROWS: usize = 8192;
+/// 2026-11-01T00:00:00Z: simulated event time starts here.
+const START_MS: i64 = 1_793_491_200_000;
+
+fn events() -> Vec<Vec<u8>> {
+    let config = SimConfig {
+        seed: 7,
+        start_ms: START_MS,
+        duration_ms: 2 * 3_600_000,
+        rate: 50.0,
+        ..SimConfig::default()
+    };
+    let values: Vec<Vec<u8>> = Simulator::new(config)
+        .map(|r| r.value)
+        .take(EVENTS)
+        .collect();
+    assert_eq!(values.len(), EVENTS, "simulator produced too few events");
+    values
+}
+
+/// The CONTRACT section 1 fields with the types our decoder stores them as
+/// (`dict`), or with plain `Utf8` where we use dictionaries (arrow-json 59
+/// cannot decode into dictionary types).
+fn peer_schema(dict: bool) -> Arc<Schema> {
+    let s = |n: &str| Field::new(n, DataType::Utf8, true);
+    let d = |n: &str| Field::new(n, if dict { dict_type() } else { DataType::Utf8 }, true);
+    let i = |n: &str| Field::new(n, DataType::Int64, true);
+    Arc::new(Schema::new(vec![
+        s("event_id"),
+        Field::new("ts", ts_type(), true),
+        d("outcome"),
+        d("channel"),
+        d("failure_cause"),
+        d("payment_method"),
+        d("stage"),
+        s("order_id"),
+        s("session_id"),
+        s("user_id"),
+        d("error_code"),
+        s("error_message"),
+        d("region"),
+        d("locale"),
+        d("app_version"),
+        d("os"),
+        d("browser"),
+        d("network"),
+        i("latency_ms"),
+        i("amount_minor"),
+        d("currency"),
+        Field::new("attempt", DataType::Int32, true),
+    ]))
+}
+
+fn decoder() -> Decoder {
+    let users = UserKeyHasher::new(b"bench-secret-0123456789").expect("secret");
+    Decoder::new(DecoderConfig::new(users))
+}
+
+fn bench_decode(c: &mut Criterion) {
+    let values = events();
+    let bytes: usize = values.iter().map(Vec::len).sum();
+    eprintln!(
+        "{EVENTS} simulator events, {:.0} bytes each on average",
+        bytes as f64 / EVENTS as f64
+    );
+    let mut ndjson = Vec::with_capacity(bytes + EVENTS);
+    for v in &values {
+        ndjson.extend_from_slice(v);
+        ndjson.push(b'\n');
+    }
+
+    // Sanity: both sides really decode every event (outside the timing).
+    let mut d = decoder();
+    let src = Source {
+        topic: "order-attempts",
+        partition: 0,
+        offset: 0,
+        now_ms: START_MS + 3 * 3_600_000,
+    };
+    let accepted: u32 = values.iter().map(|v| d.decode(v, &src).accepted).sum();
+    assert_eq!(accepted as usize, EVENTS, "{:?}", d.take_rejected().first());
+    assert_eq!(arrow_json_rows(&ndjson, false), EVENTS);
+    assert_eq!(arrow_json_rows(&ndjson, true), EVENTS);
+
+    let mut g = c.benchmark_group("decode");
+    g.throughput(Throughput::Elements(EVENTS as u64));
+    g.sample_size(20);
+    g.bench_function("orderpulse", |b| {
+        b.iter_batched(
+            decoder,
+            |mut d| {
+                let mut rows = 0;
+                for (i, v) in values.iter().enumerate() {
+                    let src = Source {
+                        offset: i as i64,
+                        ..src
+                    };
+                    d.decode(black_box(v), &src);
+                    if d.pending_rows() >= BATCH_ROWS {
+                        rows += d.finish_batch().expect("batch").num_rows();
+                    }
+                }
+                rows += d.finish_batch().expect("batch").num_rows();
+                assert_eq!(rows, EVENTS);
+                d
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("arrow_json", |b| {
+        b.iter(|| assert_eq!(arrow_json_rows(black_box(&ndjson), false), EVENTS))
+    });
+    g.bench_function("arrow_json_cast_to_dictionaries", |b| {
+        b.iter(|| assert_eq!(arrow_json_rows(black_box(&ndjson), true), EVENTS))
+    });
+    g.finish();
+
+    let lines: Vec<&str> = values
+        .iter()
+        .map(|v| std::str::from_utf8(v).expect("utf8"))
+        .collect();
+    let mut g = c.benchmark_group("parse");
+    g.throughput(Throughput::Elements(EVENTS as u64));
+    g.sample_size(20);
+    g.bench_function("scanner", |b| {
+        b.iter(|| lines.iter().filter(|l| parse_scanner(black_box(l))).count())
+    });
+    g.bench_function("sonic_rs", |b| {
+        b.iter(|| {
+            lines
+                .iter()
+                .filter(|l| sonic_rs::from_str::<visitor::Event<'_>>(black_box(l)).is_ok())
+                .count()
+        })
+    });
+    g.bench_function("serde_json", |b| {
+        b.iter(|| {
+            lines
+                .iter()
+                .filter(|l| serde_json::from_str::<visitor::Event<'_>>(black_box(l)).is_ok())
+                .count()
+        })
+    });
+    g.bench_function("simd_json", |b| {
+        let mut scratch = Vec::new();
+        b.iter(|| {
+            let mut n = 0;
+            for v in &values {
+                // simd-json parses in place, so each line is copied first.
+                scratch.clear();
+                scratch.extend_from_slice(v);
+                if simd_json::serde::from_slice::<visitor::Event<'_>>(black_box(&mut scratch))
+                    .is_ok()
+                {
+                    n += 1;
+                }
+            }
+            n
+        })
+    });
+    g.finish();
+}
+
+/// Decodes NDJSON with arrow-json into [`peer_schema`]`(false)`; with `cast`,
+/// casts each batch to [`peer_schema`]`(true)`, our column types.
+fn arrow_json_rows(ndjson: &[u8], cast: bool) -> usize {
+    let target = peer_schema(true);
+    let finish = |batch: arrow::array::RecordBatch| -> usize {
+        if !cast {
+            return batch.num_rows();
+        }
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(target.fields())
+            .map(|(c, f)| arrow::compute::cast(c, f.data_type()).expect("cast"))
+            .collect();
+        arrow::array::RecordBatch::try_new(target.clone(), columns)
+            .expect("batch")
+            .num_rows()
+    };
+    let mut dec = arrow_json::ReaderBuilder::new(peer_schema(false))
+        .with_batch_size(BATCH_ROWS)
+        .build_decoder()
+        .expect("arrow-json decoder");
+    let mut buf = ndjson;
+    let mut rows = 0;
+    while !buf.is_empty() {
+        let n = dec.decode(buf).expect("arrow-json decode");
+        buf = &buf[n..];
+        if let Some(batch) = dec.flush().expect("arrow-json flush") {
+            rows += finish(batch);
+        }
+    }
+    if let Some(batch) = dec.flush().expect("arrow-json flush") {
+        rows += finish(batch);
+    }
+    rows
+}
+
+/// What the scanner does, as a serde visitor: capture the known fields
+/// (strings borrowed when unescaped), skip unknown ones unbuilt.
+mod visitor {
+    use std::borrow::Cow;
+    use std::fmt;
+
+    use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    const FIELDS: [&str; 22] = [
+        "event_id",
+        "ts",
+        "outcome",
+        "channel",
+        "failure_cause",
+        "payment_method",
+        "stage",
+        "order_id",
+        "session_id",
+        "user_id",
+        "error_code",
+        "error_message",
+        "region",
+        "locale",
+        "app_version",
+        "os",
+        "browser",
+        "network",
+        "latency_ms",
+        "amount_minor",
+        "currency",
+        "attempt",
+    ];
+
+    // Values are captured to do the scanner's work, never read.
+    #[allow(dead_code)]
+    #[derive(Default)]
+    pub(crate) enum Val<'a> {
+        #[default]
+        Absent,
+        Null,
+        Bool(bool),
+        Int(i64),
+        UInt(u64),
+        Float,
+        Str(Cow<'a, str>),
+        Nested,
+    }
+
+    pub(crate) struct Event<'a>(#[allow(dead_code)] pub(crate) [Val<'a>; 22]);
+
+    impl<'de> de::Deserialize<'de> for Event<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_map(EventVisitor)
+        }
+    }
+
+    struct EventVisitor;
+
+    impl<'de> Visitor<'de> for EventVisitor {
+        type Value = Event<'de>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Event<'de>, A::Error> {
+            let mut vals: [Val<'de>; 22] = Default::default();
+            while let Some(key) = map.next_key::<Key>()? {
+                match key.0 {
+                    Some(i) => vals[i] = map.next_value::<Val<'de>>()?,
+                    None => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(Event(vals))
+        }
+    }
+
+    struct Key(Option<usize>);
+
+    impl<'de> de::Deserialize<'de> for Key {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_str(KeyVisitor)
+        }
+    }
+
+    struct KeyVisitor;
+
+    impl Visitor<'_> for KeyVisitor {
+        type Value = Key;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a key")
+        }
+
+        fn visit_str<E>(self, key: &str) -> Result<Key, E> {
+            Ok(Key(FIELDS.iter().position(|f| *f == key)))
+        }
+    }
+
+    impl<'de> de::Deserialize<'de> for Val<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(ValVisitor)
+        }
+    }
+
+    struct ValVisitor;
+
+    impl<'de> Visitor<'de> for ValVisitor {
+        type Value = Val<'de>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a value")
+        }
+
+        fn visit_bool<E>(self, v: bool) -> Result<Val<'de>, E> {
+            Ok(Val::Bool(v))
+        }
+
+        fn visit_i64<E>(self, v: i64) -> Result<Val<'de>, E> {
+            Ok(Val::Int(v))
+        }
+
+        fn visit_u64<E>(self, v: u64) -> Result<Val<'de>, E> {
+            Ok(Val::UInt(v))
+        }
+
+        fn visit_f64<E>(self, _: f64) -> Result<Val<'de>, E> {
+            Ok(Val::Float)
+        }
+
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Val<'de>, E> {
+            Ok(Val::Str(Cow::Borrowed(v)))
+        }
+
+        fn visit_str<E>(self, v: &str) -> Result<Val<'de>, E> {
+            Ok(Val::Str(Cow::Owned(v.to_owned())))
+        }
+
+        fn visit_unit<E>(self) -> Result<Val<'de>, E> {
+            Ok(Val::Null)
+        }
+
+        fn visit_none<E>(self) -> Result<Val<'de>, E> {
+            Ok(Val::Null)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Val<'de>, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(Val::Nested)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val<'de>, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(Val::Nested)
+        }
+    }
+}
+
+criterion_group!(benches, bench_decode);
+criterion_main!(benches);

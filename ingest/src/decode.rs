@@ -31,7 +31,7 @@ pub use validate::ERROR_MESSAGE_MAX_CHARS;
 
 use crate::Result;
 use builder::AttemptsBuilder;
-use raw::Top;
+use raw::RawEvent;
 
 /// Largest message value accepted: 1 MiB.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
@@ -121,7 +121,7 @@ impl Decoder {
         Self {
             users: config.user_keys,
             dedup: DedupWindow::new(config.dedup_window),
-            rows: AttemptsBuilder::new(),
+            rows: AttemptsBuilder::with_capacity(1024),
             rejected: Vec::new(),
             stats: DecodeStats::default(),
         }
@@ -178,8 +178,9 @@ impl Decoder {
             return;
         }
         // Several lines: one pretty-printed value, or NDJSON.
-        if let Ok(top) = raw::parse(trimmed) {
-            self.accept_or_reject(top, trimmed, src, 0, out);
+        let mut ev = RawEvent::default();
+        if let Ok(shape) = raw::parse(trimmed, &mut ev) {
+            self.accept_or_reject(shape, ev, trimmed, src, 0, out);
             return;
         }
         for (n, line) in text.split('\n').enumerate() {
@@ -215,8 +216,9 @@ impl Decoder {
     }
 
     fn decode_line(&mut self, line: &str, src: &Source<'_>, n: u32, out: &mut MessageOutcome) {
-        match raw::parse(line) {
-            Ok(top) => self.accept_or_reject(top, line, src, n, out),
+        let mut ev = RawEvent::default();
+        match raw::parse(line, &mut ev) {
+            Ok(shape) => self.accept_or_reject(shape, ev, line, src, n, out),
             Err(e) => {
                 let detail = clip(&e);
                 self.reject(out, src, n, Reason::InvalidJson, detail, line.as_bytes());
@@ -224,22 +226,21 @@ impl Decoder {
         }
     }
 
-    fn accept_or_reject(
+    /// Judges one parsed line: `shape` is `None` for an object (held in `raw`).
+    fn accept_or_reject<'a>(
         &mut self,
-        top: Top<'_>,
-        line: &str,
+        shape: Option<&'static str>,
+        raw: RawEvent<'a>,
+        line: &'a str,
         src: &Source<'_>,
         n: u32,
         out: &mut MessageOutcome,
     ) {
-        let raw = match top {
-            Top::Object(raw) => raw,
-            Top::NotAnObject(kind) => {
-                let detail = format!("expected a JSON object, got {kind}");
-                self.reject(out, src, n, Reason::NotAnObject, detail, line.as_bytes());
-                return;
-            }
-        };
+        if let Some(kind) = shape {
+            let detail = format!("expected a JSON object, got {kind}");
+            self.reject(out, src, n, Reason::NotAnObject, detail, line.as_bytes());
+            return;
+        }
         match validate::validate(raw, src.now_ms) {
             Ok(ev) => {
                 if !self.dedup.insert(&ev.event_id) {
@@ -293,23 +294,14 @@ fn clip(s: &str) -> String {
     }
 }
 
-/// The JSON layer, exposed only so the benchmark can compare JSON parsers on
-/// the exact visitor the decoder uses. Not a stable API.
+/// The JSON layer, exposed only so the benchmark can time it against general
+/// JSON parsers. Not a stable API.
 #[doc(hidden)]
 pub mod bench_support {
-    pub use super::raw::{RawEvent, Top as ParsedLine};
-
-    /// Parses a line with sonic-rs, the decoder's parser (after the depth guard).
-    pub fn parse_sonic(line: &str) -> bool {
-        matches!(super::raw::parse(line), Ok(ParsedLine::Object(_)))
-    }
-
-    /// Parses a line with serde_json (borrowed), for comparison.
-    pub fn parse_serde_json(line: &str) -> bool {
-        matches!(
-            serde_json::from_str::<ParsedLine<'_>>(line),
-            Ok(ParsedLine::Object(_))
-        )
+    /// Parses one line with the decoder's scanner; true for an object.
+    pub fn parse_scanner(line: &str) -> bool {
+        let mut ev = super::raw::RawEvent::default();
+        matches!(super::raw::parse(line, &mut ev), Ok(None))
     }
 }
 

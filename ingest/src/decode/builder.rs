@@ -40,10 +40,10 @@ struct VocabBuilder {
 }
 
 impl VocabBuilder {
-    fn new(vocab: &'static [&'static str]) -> Self {
+    fn new(vocab: &'static [&'static str], rows: usize) -> Self {
         Self {
-            keys: Vec::new(),
-            nulls: NullBufferBuilder::new(0),
+            keys: Vec::with_capacity(rows),
+            nulls: NullBufferBuilder::new(rows),
             vocab,
             extra: Interner::default(),
         }
@@ -88,15 +88,19 @@ struct InternBuilder {
 
 impl Default for InternBuilder {
     fn default() -> Self {
-        Self {
-            keys: Vec::new(),
-            nulls: NullBufferBuilder::new(0),
-            dict: Interner::default(),
-        }
+        Self::with_capacity(0)
     }
 }
 
 impl InternBuilder {
+    fn with_capacity(rows: usize) -> Self {
+        Self {
+            keys: Vec::with_capacity(rows),
+            nulls: NullBufferBuilder::new(rows),
+            dict: Interner::default(),
+        }
+    }
+
     fn append(&mut self, v: Option<&str>) {
         match v {
             Some(s) => {
@@ -199,38 +203,40 @@ macro_rules! vocab_strs {
 }
 
 impl AttemptsBuilder {
-    pub(crate) fn new() -> Self {
+    /// An empty builder with room for `rows` rows.
+    pub(crate) fn with_capacity(rows: usize) -> Self {
+        let strings = |bytes_per_row| StringBuilder::with_capacity(rows, rows * bytes_per_row);
         Self {
             len: 0,
-            event_id: StringBuilder::new(),
-            ts: Vec::new(),
-            outcome: VocabBuilder::new(vocab_strs!(Outcome)),
-            channel: VocabBuilder::new(vocab_strs!(Channel)),
-            failure_cause: VocabBuilder::new(vocab_strs!(FailureCause)),
-            payment_method: VocabBuilder::new(vocab_strs!(PaymentMethod)),
-            stage: VocabBuilder::new(vocab_strs!(Stage)),
-            order_id: StringBuilder::new(),
-            session_id: StringBuilder::new(),
-            user_key: StringBuilder::new(),
-            error_code: InternBuilder::default(),
-            error_message: StringBuilder::new(),
-            region: InternBuilder::default(),
-            locale: InternBuilder::default(),
-            app_version: InternBuilder::default(),
-            os: InternBuilder::default(),
-            browser: InternBuilder::default(),
-            network: InternBuilder::default(),
-            latency_ms: Vec::new(),
-            latency_nulls: NullBufferBuilder::new(0),
-            amount_minor: Vec::new(),
-            amount_nulls: NullBufferBuilder::new(0),
-            currency: InternBuilder::default(),
-            attempt: Vec::new(),
-            attempt_nulls: NullBufferBuilder::new(0),
-            kafka_topic: InternBuilder::default(),
-            kafka_partition: Vec::new(),
-            kafka_offset: Vec::new(),
-            ingested_at: Vec::new(),
+            event_id: strings(32),
+            ts: Vec::with_capacity(rows),
+            outcome: VocabBuilder::new(vocab_strs!(Outcome), rows),
+            channel: VocabBuilder::new(vocab_strs!(Channel), rows),
+            failure_cause: VocabBuilder::new(vocab_strs!(FailureCause), rows),
+            payment_method: VocabBuilder::new(vocab_strs!(PaymentMethod), rows),
+            stage: VocabBuilder::new(vocab_strs!(Stage), rows),
+            order_id: strings(24),
+            session_id: strings(24),
+            user_key: strings(64),
+            error_code: InternBuilder::with_capacity(rows),
+            error_message: strings(16),
+            region: InternBuilder::with_capacity(rows),
+            locale: InternBuilder::with_capacity(rows),
+            app_version: InternBuilder::with_capacity(rows),
+            os: InternBuilder::with_capacity(rows),
+            browser: InternBuilder::with_capacity(rows),
+            network: InternBuilder::with_capacity(rows),
+            latency_ms: Vec::with_capacity(rows),
+            latency_nulls: NullBufferBuilder::new(rows),
+            amount_minor: Vec::with_capacity(rows),
+            amount_nulls: NullBufferBuilder::new(rows),
+            currency: InternBuilder::with_capacity(rows),
+            attempt: Vec::with_capacity(rows),
+            attempt_nulls: NullBufferBuilder::new(rows),
+            kafka_topic: InternBuilder::with_capacity(rows),
+            kafka_partition: Vec::with_capacity(rows),
+            kafka_offset: Vec::with_capacity(rows),
+            ingested_at: Vec::with_capacity(rows),
         }
     }
 
@@ -279,9 +285,14 @@ impl AttemptsBuilder {
         self.ingested_at.push(src.now_ms);
     }
 
-    /// Turns what was appended into a batch and starts empty again.
+    /// Turns what was appended into a batch and starts empty again, with room
+    /// for as many rows as this batch had.
     pub(crate) fn finish(&mut self) -> Result<RecordBatch> {
-        self.len = 0;
+        let rows = self.len;
+        std::mem::replace(self, Self::with_capacity(rows)).into_batch()
+    }
+
+    fn into_batch(mut self) -> Result<RecordBatch> {
         let ts = |v: &mut Vec<i64>| -> ArrayRef {
             Arc::new(
                 TimestampMillisecondArray::new(std::mem::take(v).into(), None).with_timezone("UTC"),

@@ -1,15 +1,23 @@
 //! The JSON layer of the decoder: one line of text → the raw values of the
 //! fields orderpulse knows, borrowed from the input where possible.
 //!
-//! A serde visitor rather than a derived struct, so that every problem keeps
-//! its own reason code: a value of the wrong JSON type is recorded as it is
-//! (and judged later by the validator as `wrong_type`), unknown keys are
-//! skipped and counted, a repeated key is remembered and refused.
+//! A scanner written for this one shape, a flat object, because it is the hot
+//! path and the general parsers were measured slower here (sonic-rs,
+//! serde_json and simd-json through serde: see `benches/decode.rs` and
+//! BENCHMARKS.md). It is still a complete, strict JSON parser — every value,
+//! including those of unknown keys, is checked against the grammar of RFC 8259
+//! — and its tests compare it with serde_json on generated input. What it
+//! skips is work we do not need: it never builds values for unknown keys,
+//! never parses floats (a float is always the wrong type for our fields), and
+//! copies a string only when it has escapes.
+//!
+//! Nesting is walked iteratively and limited to [`MAX_DEPTH`] levels, so hostile
+//! input cannot overflow the stack.
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+/// Deepest nesting of arrays and objects accepted, the event object included.
+pub(crate) const MAX_DEPTH: usize = 32;
 
 /// One JSON value as the validator needs to see it.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -21,7 +29,8 @@ pub(crate) enum Val<'a> {
     Bool(bool),
     Int(i64),
     UInt(u64),
-    Float(f64),
+    /// A number with a fraction or exponent, or an integer beyond 64 bits.
+    Float,
     Str(Cow<'a, str>),
     Array,
     Object,
@@ -35,7 +44,7 @@ impl Val<'_> {
             Val::Null => "null",
             Val::Bool(_) => "boolean",
             Val::Int(_) | Val::UInt(_) => "integer",
-            Val::Float(_) => "number",
+            Val::Float => "number",
             Val::Str(_) => "string",
             Val::Array => "array",
             Val::Object => "object",
@@ -56,9 +65,8 @@ macro_rules! fields {
                 match self { $(F::$variant => $name),+ }
             }
 
-            fn from_key(key: &str) -> Option<F> {
-                match key { $($name => Some(F::$variant),)+ _ => None }
-            }
+            #[cfg(test)]
+            const ALL: [F; Self::COUNT] = [$(F::$variant),+];
         }
     };
 }
@@ -88,9 +96,44 @@ fields! {
     Attempt => "attempt",
 }
 
+impl F {
+    /// The field a key names. Dispatches on (length, first byte), unique
+    /// among the fields, then compares once: a string `match` would compare
+    /// against every name of the same length in turn.
+    fn from_key(key: &str) -> Option<F> {
+        let b = key.as_bytes();
+        let f = match (b.len(), *b.first()?) {
+            (8, b'e') => F::EventId,
+            (2, b't') => F::Ts,
+            (7, b'o') => F::Outcome,
+            (7, b'c') => F::Channel,
+            (13, b'f') => F::FailureCause,
+            (14, b'p') => F::PaymentMethod,
+            (5, b's') => F::Stage,
+            (8, b'o') => F::OrderId,
+            (10, b's') => F::SessionId,
+            (7, b'u') => F::UserId,
+            (10, b'e') => F::ErrorCode,
+            (13, b'e') => F::ErrorMessage,
+            (6, b'r') => F::Region,
+            (6, b'l') => F::Locale,
+            (11, b'a') => F::AppVersion,
+            (2, b'o') => F::Os,
+            (7, b'b') => F::Browser,
+            (7, b'n') => F::Network,
+            (10, b'l') => F::LatencyMs,
+            (12, b'a') => F::AmountMinor,
+            (8, b'c') => F::Currency,
+            (7, b'a') => F::Attempt,
+            _ => return None,
+        };
+        (f.name() == key).then_some(f)
+    }
+}
+
 /// The known fields of one JSON object, as found.
 #[derive(Debug, Default)]
-pub struct RawEvent<'a> {
+pub(crate) struct RawEvent<'a> {
     vals: [Val<'a>; F::COUNT],
     /// Keys that are not CONTRACT fields (ignored, counted).
     pub(crate) unknown_fields: u32,
@@ -105,83 +148,96 @@ impl<'a> RawEvent<'a> {
     }
 }
 
-/// A parsed line: an object, or the JSON type it was instead.
-// Returned by value once per line: boxing the large variant would add an
-// allocation to every event.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
-pub enum Top<'a> {
-    Object(RawEvent<'a>),
-    NotAnObject(&'static str),
-}
-
-/// Deepest nesting of arrays and objects accepted. Events are flat; the
-/// limit exists because the JSON parser skips ignored values recursively, so
-/// hostile nesting must be refused before it reaches the parser.
-pub(crate) const MAX_DEPTH: usize = 32;
-
-/// Parses one line of JSON text.
-pub(crate) fn parse(line: &str) -> Result<Top<'_>, String> {
-    if nesting_exceeds(line.as_bytes(), MAX_DEPTH) {
-        return Err(format!("nesting deeper than {MAX_DEPTH} levels"));
-    }
-    sonic_rs::from_str::<Top<'_>>(line).map_err(|e| e.to_string())
-}
-
-/// Whether arrays/objects nest deeper than `limit`, ignoring brackets inside
-/// strings. The vectorised count of opening brackets settles almost every
-/// event (a flat object has one); only messages with many are walked.
-fn nesting_exceeds(b: &[u8], limit: usize) -> bool {
-    if memchr::memchr2_iter(b'{', b'[', b).take(limit + 1).count() <= limit {
-        return false;
-    }
-    let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
-    for &c in b {
-        if in_str {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_str = false,
-                _ => {}
-            }
-            continue;
+/// Parses one line (or one whole message) of JSON text into `ev`.
+///
+/// `Ok(None)`: it was an object and `ev` holds its known fields.
+/// `Ok(Some(kind))`: valid JSON, but a `kind` ("array", "string", …), not an object.
+/// `Err(detail)`: not valid JSON.
+pub(crate) fn parse<'a>(
+    text: &'a str,
+    ev: &mut RawEvent<'a>,
+) -> Result<Option<&'static str>, String> {
+    let mut s = Scanner {
+        text,
+        b: text.as_bytes(),
+        i: 0,
+    };
+    s.ws();
+    let shape = match s.peek() {
+        Some(b'{') => {
+            s.object(ev)?;
+            None
         }
-        match c {
-            b'"' => in_str = true,
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > limit {
-                    return true;
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
+        Some(c) => {
+            let kind = match c {
+                b'[' => "array",
+                b'"' => "string",
+                b't' | b'f' => "boolean",
+                b'n' => "null",
+                _ => "number",
+            };
+            s.skip_value(0)?;
+            Some(kind)
+        }
+        None => return Err("empty input".into()),
+    };
+    s.ws();
+    if s.i != s.b.len() {
+        return Err(s.error("trailing characters after the JSON value"));
+    }
+    Ok(shape)
+}
+
+struct Scanner<'a> {
+    text: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn error(&self, what: &str) -> String {
+        format!("invalid JSON: {what} at byte {}", self.i)
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.i += 1;
         }
     }
-    false
-}
 
-impl<'de> de::Deserialize<'de> for Top<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(TopVisitor)
-    }
-}
-
-struct TopVisitor;
-
-impl<'de> Visitor<'de> for TopVisitor {
-    type Value = Top<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
+    fn eat(&mut self, c: u8, what: &str) -> Result<(), String> {
+        self.ws();
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.error(what))
+        }
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top<'de>, A::Error> {
-        let mut ev = RawEvent::default();
-        while let Some(key) = map.next_key::<Key>()? {
-            match key.0 {
+    /// The event object: known keys captured, unknown keys skipped.
+    fn object(&mut self, ev: &mut RawEvent<'a>) -> Result<(), String> {
+        self.i += 1; // '{'
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.error("expected a key"));
+            }
+            let field = F::from_key(&self.string()?);
+            self.eat(b':', "expected ':'")?;
+            self.ws();
+            match field {
                 Some(f) => {
-                    let val = map.next_value::<Val<'de>>()?;
+                    let val = self.value()?;
                     let slot = &mut ev.vals[f as usize];
                     if *slot != Val::Absent && ev.repeated.is_none() {
                         ev.repeated = Some(f);
@@ -189,237 +245,335 @@ impl<'de> Visitor<'de> for TopVisitor {
                     *slot = val;
                 }
                 None => {
-                    map.next_value::<IgnoredAny>()?;
+                    self.skip_value(1)?;
                     ev.unknown_fields = ev.unknown_fields.saturating_add(1);
                 }
             }
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.error("expected ',' or '}'")),
+            }
         }
-        Ok(Top::Object(ev))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Top<'de>, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Top::NotAnObject("array"))
+    /// A value of a known field, at depth 1.
+    fn value(&mut self) -> Result<Val<'a>, String> {
+        match self.peek() {
+            Some(b'"') => Ok(Val::Str(self.string()?)),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b'n') => self.literal("null").map(|_| Val::Null),
+            Some(b't') => self.literal("true").map(|_| Val::Bool(true)),
+            Some(b'f') => self.literal("false").map(|_| Val::Bool(false)),
+            Some(b'[') => self.skip_value(1).map(|_| Val::Array),
+            Some(b'{') => self.skip_value(1).map(|_| Val::Object),
+            _ => Err(self.error("expected a value")),
+        }
     }
 
-    fn visit_str<E>(self, _: &str) -> Result<Top<'de>, E> {
-        Ok(Top::NotAnObject("string"))
+    fn literal(&mut self, word: &str) -> Result<(), String> {
+        if self.b[self.i..].starts_with(word.as_bytes()) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            Err(self.error("invalid literal"))
+        }
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Top<'de>, E> {
-        Ok(Top::NotAnObject("boolean"))
+    /// A number per RFC 8259. Integers that fit 64 bits are returned; every
+    /// other number is [`Val::Float`], its value not computed.
+    fn number(&mut self) -> Result<Val<'a>, String> {
+        let neg = self.peek() == Some(b'-');
+        if neg {
+            self.i += 1;
+        }
+        let int_start = self.i;
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => {
+                while let Some(b'0'..=b'9') = self.peek() {
+                    self.i += 1;
+                }
+            }
+            _ => return Err(self.error("invalid number")),
+        }
+        let int_end = self.i;
+        let mut float = false;
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            float = true;
+            self.digits()?;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            float = true;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            self.digits()?;
+        }
+        if float {
+            return Ok(Val::Float);
+        }
+        let digits = &self.text[int_start..int_end];
+        if neg {
+            // "-0" is an integer 0; anything below i64::MIN is a float.
+            match digits.parse::<u64>() {
+                Ok(m) if m <= i64::MAX as u64 + 1 => Ok(Val::Int((m as i64).wrapping_neg())),
+                _ => Ok(Val::Float),
+            }
+        } else {
+            match digits.parse::<u64>() {
+                Ok(m) => Ok(Val::UInt(m)),
+                Err(_) => Ok(Val::Float),
+            }
+        }
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<Top<'de>, E> {
-        Ok(Top::NotAnObject("number"))
+    fn digits(&mut self) -> Result<(), String> {
+        let start = self.i;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+        if self.i == start {
+            Err(self.error("invalid number"))
+        } else {
+            Ok(())
+        }
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<Top<'de>, E> {
-        Ok(Top::NotAnObject("number"))
+    /// A string at `"`: borrowed when it has no escapes.
+    fn string(&mut self) -> Result<Cow<'a, str>, String> {
+        self.i += 1; // opening quote
+        let start = self.i;
+        let end = self.scan_plain(start);
+        match self.b.get(end) {
+            Some(b'"') => {
+                self.i = end + 1;
+                Ok(Cow::Borrowed(&self.text[start..end]))
+            }
+            Some(b'\\') => {
+                self.i = end;
+                let mut out = String::with_capacity(end - start + 16);
+                out.push_str(&self.text[start..end]);
+                self.escaped_rest(&mut out)?;
+                Ok(Cow::Owned(out))
+            }
+            Some(_) => {
+                self.i = end;
+                Err(self.error("control character in a string"))
+            }
+            None => {
+                self.i = end;
+                Err(self.error("unterminated string"))
+            }
+        }
     }
 
-    fn visit_f64<E>(self, _: f64) -> Result<Top<'de>, E> {
-        Ok(Top::NotAnObject("number"))
+    /// The rest of a string from its first backslash, unescaped into `out`.
+    fn escaped_rest(&mut self, out: &mut String) -> Result<(), String> {
+        loop {
+            match self.peek() {
+                Some(b'"') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                Some(b'\\') => {
+                    self.i += 1;
+                    let c = match self.peek() {
+                        Some(b'"') => '"',
+                        Some(b'\\') => '\\',
+                        Some(b'/') => '/',
+                        Some(b'b') => '\u{8}',
+                        Some(b'f') => '\u{c}',
+                        Some(b'n') => '\n',
+                        Some(b'r') => '\r',
+                        Some(b't') => '\t',
+                        Some(b'u') => {
+                            self.i += 1;
+                            let c = self.unicode_escape()?;
+                            out.push(c);
+                            continue;
+                        }
+                        _ => return Err(self.error("invalid escape")),
+                    };
+                    self.i += 1;
+                    out.push(c);
+                }
+                Some(_) => {
+                    let start = self.i;
+                    let end = self.scan_plain(start);
+                    if end == start {
+                        return Err(self.error("control character in a string"));
+                    }
+                    out.push_str(&self.text[start..end]);
+                    self.i = end;
+                }
+                None => return Err(self.error("unterminated string")),
+            }
+        }
     }
 
-    fn visit_unit<E>(self) -> Result<Top<'de>, E> {
-        Ok(Top::NotAnObject("null"))
+    /// After `\u`: four hex digits, a surrogate pair taken whole.
+    fn unicode_escape(&mut self) -> Result<char, String> {
+        let hi = self.hex4()?;
+        let code = if (0xD800..0xDC00).contains(&hi) {
+            if !self.b[self.i..].starts_with(b"\\u") {
+                return Err(self.error("lone surrogate in a \\u escape"));
+            }
+            self.i += 2;
+            let lo = self.hex4()?;
+            if !(0xDC00..0xE000).contains(&lo) {
+                return Err(self.error("lone surrogate in a \\u escape"));
+            }
+            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+        } else if (0xDC00..0xE000).contains(&hi) {
+            return Err(self.error("lone surrogate in a \\u escape"));
+        } else {
+            hi
+        };
+        char::from_u32(code).ok_or_else(|| self.error("invalid \\u escape"))
     }
 
-    fn visit_none<E>(self) -> Result<Top<'de>, E> {
-        Ok(Top::NotAnObject("null"))
-    }
-}
-
-/// An object key: `Some(field)` for a CONTRACT field, `None` for any other.
-struct Key(Option<F>);
-
-impl<'de> de::Deserialize<'de> for Key {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_str(KeyVisitor)
-    }
-}
-
-struct KeyVisitor;
-
-impl Visitor<'_> for KeyVisitor {
-    type Value = Key;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object key")
+    fn hex4(&mut self) -> Result<u32, String> {
+        let digits = self
+            .b
+            .get(self.i..self.i + 4)
+            .ok_or_else(|| self.error("short \\u escape"))?;
+        let mut v = 0u32;
+        for &d in digits {
+            let n = (d as char)
+                .to_digit(16)
+                .ok_or_else(|| self.error("invalid \\u escape"))?;
+            v = v * 16 + n;
+        }
+        self.i += 4;
+        Ok(v)
     }
 
-    fn visit_str<E>(self, key: &str) -> Result<Key, E> {
-        Ok(Key(F::from_key(key)))
-    }
-}
-
-impl<'de> de::Deserialize<'de> for Val<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ValVisitor)
-    }
-}
-
-struct ValVisitor;
-
-impl<'de> Visitor<'de> for ValVisitor {
-    type Value = Val<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Val<'de>, E> {
-        Ok(Val::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Val<'de>, E> {
-        Ok(Val::Int(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Val<'de>, E> {
-        Ok(Val::UInt(v))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Val<'de>, E> {
-        Ok(Val::Float(v))
-    }
-
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Val<'de>, E> {
-        Ok(Val::Str(Cow::Borrowed(v)))
+    /// Index of the first `"`, `\` or control character at or after `from`
+    /// (or the end). Eight bytes at a time: strings are most of an event.
+    fn scan_plain(&self, from: usize) -> usize {
+        const LO: u64 = 0x0101_0101_0101_0101;
+        const HI: u64 = 0x8080_8080_8080_8080;
+        let b = self.b;
+        let mut i = from;
+        while let Some(chunk) = b.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let x = u64::from_le_bytes(word);
+            let quote = x ^ (LO * u64::from(b'"'));
+            let slash = x ^ (LO * u64::from(b'\\'));
+            // A byte is flagged when it is zero in `quote` or `slash`, or
+            // below 0x20 in `x` (high bit clear before and set after the
+            // subtraction). Bytes ≥ 0x80 never match the control test.
+            let special = (quote.wrapping_sub(LO) & !quote)
+                | (slash.wrapping_sub(LO) & !slash)
+                | (x.wrapping_sub(LO * 0x20) & !x);
+            let special = special & HI;
+            if special != 0 {
+                // The lowest flagged byte is exact; later flags may be
+                // borrow artefacts, but we stop at the first anyway.
+                return i + (special.trailing_zeros() / 8) as usize;
+            }
+            i += 8;
+        }
+        while let Some(&c) = b.get(i) {
+            if c == b'"' || c == b'\\' || c < 0x20 {
+                return i;
+            }
+            i += 1;
+        }
+        i
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Val<'de>, E> {
-        Ok(Val::Str(Cow::Owned(v.to_owned())))
+    /// Checks and skips one value of any type, iteratively. `depth` is the
+    /// nesting depth of the value's container.
+    fn skip_value(&mut self, depth: usize) -> Result<(), String> {
+        // Bit n of `stack` is 1 when the container at level n is an object.
+        let mut stack: u64 = 0;
+        let mut level = 0usize;
+        loop {
+            // A value starts here.
+            self.ws();
+            match self.peek() {
+                Some(open @ (b'{' | b'[')) => {
+                    if depth + level + 1 > MAX_DEPTH {
+                        return Err(format!("nesting deeper than {MAX_DEPTH} levels"));
+                    }
+                    self.i += 1;
+                    self.ws();
+                    let close = if open == b'{' { b'}' } else { b']' };
+                    if self.peek() == Some(close) {
+                        self.i += 1;
+                    } else {
+                        let is_obj = open == b'{';
+                        if is_obj {
+                            stack |= 1 << level;
+                        } else {
+                            stack &= !(1 << level);
+                        }
+                        level += 1;
+                        if is_obj {
+                            self.key_colon()?;
+                        }
+                        continue;
+                    }
+                }
+                Some(b'"') => {
+                    self.string()?;
+                }
+                Some(b'-' | b'0'..=b'9') => {
+                    self.number()?;
+                }
+                Some(b'n') => self.literal("null")?,
+                Some(b't') => self.literal("true")?,
+                Some(b'f') => self.literal("false")?,
+                _ => return Err(self.error("expected a value")),
+            }
+            // A value ended: close what it completes.
+            loop {
+                if level == 0 {
+                    return Ok(());
+                }
+                let in_obj = stack & (1 << (level - 1)) != 0;
+                self.ws();
+                match self.peek() {
+                    Some(b',') => {
+                        self.i += 1;
+                        if in_obj {
+                            self.key_colon()?;
+                        }
+                        break;
+                    }
+                    Some(b'}') if in_obj => {
+                        self.i += 1;
+                        level -= 1;
+                    }
+                    Some(b']') if !in_obj => {
+                        self.i += 1;
+                        level -= 1;
+                    }
+                    _ => return Err(self.error("expected ',' or a closing bracket")),
+                }
+            }
+        }
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Val<'de>, E> {
-        Ok(Val::Str(Cow::Owned(v)))
-    }
-
-    fn visit_unit<E>(self) -> Result<Val<'de>, E> {
-        Ok(Val::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Val<'de>, E> {
-        Ok(Val::Null)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Val<'de>, D::Error> {
-        <Val<'de> as de::Deserialize<'de>>::deserialize(d)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Val<'de>, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Val::Array)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val<'de>, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Val::Object)
+    /// Inside an object: a key string and its colon.
+    fn key_colon(&mut self) -> Result<(), String> {
+        self.ws();
+        if self.peek() != Some(b'"') {
+            return Err(self.error("expected a key"));
+        }
+        self.string()?;
+        self.eat(b':', "expected ':'")
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn obj(line: &str) -> RawEvent<'_> {
-        match parse(line).expect("parses") {
-            Top::Object(ev) => ev,
-            Top::NotAnObject(kind) => panic!("not an object: {kind}"),
-        }
-    }
-
-    #[test]
-    fn borrows_plain_strings_and_owns_escaped_ones() {
-        let mut ev = obj(r#"{"event_id":"a1","error_message":"line\nbreak"}"#);
-        assert!(matches!(ev.take(F::EventId), Val::Str(Cow::Borrowed("a1"))));
-        match ev.take(F::ErrorMessage) {
-            Val::Str(s) => assert_eq!(s, "line\nbreak"),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn records_types_unknown_and_repeated_keys() {
-        let mut ev = obj(
-            r#"{"latency_ms":-3,"amount_minor":12,"attempt":1.5,"ts":null,"os":[1,{"a":2}],"browser":{"x":[]},"extra":{"deep":[1,2]},"x2":1,"channel":"a","channel":"b"}"#,
-        );
-        assert_eq!(ev.take(F::LatencyMs), Val::Int(-3));
-        assert_eq!(ev.take(F::AmountMinor), Val::UInt(12));
-        assert_eq!(ev.take(F::Attempt), Val::Float(1.5));
-        assert_eq!(ev.take(F::Ts), Val::Null);
-        assert_eq!(ev.take(F::Os), Val::Array);
-        assert_eq!(ev.take(F::Browser), Val::Object);
-        assert_eq!(ev.take(F::EventId), Val::Absent);
-        assert_eq!(ev.unknown_fields, 2);
-        assert_eq!(ev.repeated, Some(F::Channel));
-    }
-
-    #[test]
-    fn non_objects_are_named() {
-        for (line, kind) in [
-            ("[1,2]", "array"),
-            ("\"x\"", "string"),
-            ("12", "number"),
-            ("-1.5", "number"),
-            ("true", "boolean"),
-            ("null", "null"),
-        ] {
-            assert!(
-                matches!(parse(line), Ok(Top::NotAnObject(k)) if k == kind),
-                "{line}"
-            );
-        }
-    }
-
-    #[test]
-    fn broken_json_is_an_error() {
-        for line in [
-            "{",
-            "{\"a\":}",
-            "{'a':1}",
-            "{\"a\":1}x",
-            "",
-            "nul",
-            "{\"a\":1,}",
-        ] {
-            assert!(parse(line).is_err(), "{line:?} should not parse");
-        }
-    }
-
-    #[test]
-    fn nesting_up_to_the_limit_parses_and_brackets_in_strings_do_not_count() {
-        let inner = format!(
-            "{}1{}",
-            "[".repeat(MAX_DEPTH - 1),
-            "]".repeat(MAX_DEPTH - 1)
-        );
-        let line = format!("{{\"extra\":{inner}}}");
-        assert!(matches!(parse(&line), Ok(Top::Object(_))));
-        let line = format!("{{\"error_message\":\"{}\\\"\"}}", "[{".repeat(1000));
-        assert!(matches!(parse(&line), Ok(Top::Object(_))), "{line}");
-        let line = format!("{{\"extra\":{inner},\"x\":[[[]]]}}");
-        assert!(matches!(parse(&line), Ok(Top::Object(_))));
-        let too_deep = format!("{{\"extra\":[{inner}]}}");
-        assert_eq!(
-            parse(&too_deep).unwrap_err(),
-            "nesting deeper than 32 levels"
-        );
-    }
-
-    #[test]
-    fn deep_nesting_is_an_error_not_a_stack_overflow() {
-        for open in ["[", "{\"a\":"] {
-            for depth in [MAX_DEPTH, 100, 300, 200_000] {
-                let line = open.repeat(depth);
-                assert!(parse(&line).is_err());
-                let line = format!("{{\"extra\":{}}}", open.repeat(depth));
-                assert!(parse(&line).is_err());
-                let line = format!("{{\"os\":{}}}", open.repeat(depth));
-                assert!(parse(&line).is_err());
-            }
-        }
-    }
-}
+mod tests;
