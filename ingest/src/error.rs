@@ -14,7 +14,7 @@ pub enum Error {
     UserKeySecret(String),
 
     /// A Kafka client could not be created or an operation failed.
-    #[error("kafka ({context}): {source}")]
+    #[error("kafka ({context})")]
     Kafka {
         context: String,
         #[source]
@@ -22,7 +22,7 @@ pub enum Error {
     },
 
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]

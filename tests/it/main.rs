@@ -5,6 +5,10 @@
 //! - `support`: harnesses for real services (`TansuBroker`, a Kafka-protocol
 //!   broker process per test).
 //! - `broker`: the broker harness's own test: produce and consume through it.
+//! - `simulate`: `orderpulse simulate` to a file and to a real broker.
+//! - `decode_simulated`: the decoder against the simulator's ground truth.
 
 mod broker;
+mod decode_simulated;
+mod simulate;
 mod support;
