@@ -173,15 +173,21 @@ impl Decoder {
             self.reject(out, src, 0, Reason::InvalidJson, detail, text.as_bytes());
             return;
         }
-        if !trimmed.contains('\n') {
-            self.decode_line(trimmed, src, 0, out);
-            return;
-        }
-        // Several lines: one pretty-printed value, or NDJSON.
+        // One value, whether on one line or pretty-printed over several. Only
+        // when that fails and the text has several lines is it NDJSON (the
+        // newline test is left to this rare path).
         let mut ev = RawEvent::default();
-        if let Ok(shape) = raw::parse(trimmed, &mut ev) {
-            self.accept_or_reject(shape, ev, trimmed, src, 0, out);
-            return;
+        match raw::parse(trimmed, &mut ev) {
+            Ok(shape) => {
+                self.accept_or_reject(shape, ev, trimmed, src, 0, out);
+                return;
+            }
+            Err(e) if !trimmed.contains('\n') => {
+                let detail = clip(&e);
+                self.reject(out, src, 0, Reason::InvalidJson, detail, trimmed.as_bytes());
+                return;
+            }
+            Err(_) => {}
         }
         for (n, line) in text.split('\n').enumerate() {
             let line = line.trim_ascii();
@@ -241,9 +247,9 @@ impl Decoder {
             self.reject(out, src, n, Reason::NotAnObject, detail, line.as_bytes());
             return;
         }
-        match validate::validate(raw, src.now_ms) {
+        match validate::validate(&raw, src.now_ms) {
             Ok(ev) => {
-                if !self.dedup.insert(&ev.event_id) {
+                if !self.dedup.insert(ev.event_id) {
                     self.stats.duplicates += 1;
                     out.duplicates += 1;
                     return;

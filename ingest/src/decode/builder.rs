@@ -5,13 +5,14 @@
 //! vocabulary itself, so a known value is one integer push; open columns intern
 //! through a fast hash map. Both cost a fraction of the generic builder.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, DictionaryArray, Int32Array, Int64Array, NullBufferBuilder, RecordBatch, StringArray,
-    StringBuilder, TimestampMillisecondArray,
+    ArrayRef, DictionaryArray, Int32Array, Int64Array, RecordBatch, StringArray, StringBuilder,
+    TimestampMillisecondArray,
 };
+use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer};
 use arrow::datatypes::Int32Type;
 use model::schema::{order_attempts_schema, rejected_events_schema};
 use model::vocab::{Channel, FailureCause, Outcome, PaymentMethod, Stage};
@@ -31,10 +32,57 @@ pub struct Source<'a> {
     pub now_ms: i64,
 }
 
+/// A validity bitmap grown one row at a time (Arrow's bit order: row `n` is
+/// bit `n % 64` of word `n / 64`, little-endian). `None` at the end when every
+/// row was valid, as arrow's own builders do.
+#[derive(Default)]
+struct Validity {
+    words: Vec<u64>,
+    len: usize,
+    nulls: usize,
+}
+
+impl Validity {
+    fn with_capacity(rows: usize) -> Self {
+        Self {
+            words: Vec::with_capacity(rows.div_ceil(64)),
+            len: 0,
+            nulls: 0,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, valid: bool) {
+        let bit = self.len % 64;
+        if bit == 0 {
+            self.words.push(0);
+        }
+        if let Some(w) = self.words.last_mut() {
+            *w |= u64::from(valid) << bit;
+        }
+        self.nulls += usize::from(!valid);
+        self.len += 1;
+    }
+
+    fn finish(&mut self) -> Option<NullBuffer> {
+        let words = std::mem::take(&mut self.words);
+        let len = std::mem::take(&mut self.len);
+        if std::mem::take(&mut self.nulls) == 0 {
+            return None;
+        }
+        let bytes: Vec<u64> = words.into_iter().map(u64::to_le).collect();
+        Some(NullBuffer::new(BooleanBuffer::new(
+            Buffer::from_vec(bytes),
+            0,
+            len,
+        )))
+    }
+}
+
 /// A dictionary column whose dictionary begins with a fixed vocabulary.
 struct VocabBuilder {
     keys: Vec<i32>,
-    nulls: NullBufferBuilder,
+    nulls: Validity,
     vocab: &'static [&'static str],
     extra: Interner,
 }
@@ -43,28 +91,28 @@ impl VocabBuilder {
     fn new(vocab: &'static [&'static str], rows: usize) -> Self {
         Self {
             keys: Vec::with_capacity(rows),
-            nulls: NullBufferBuilder::new(rows),
+            nulls: Validity::with_capacity(rows),
             vocab,
             extra: Interner::default(),
         }
     }
 
+    /// A known value: its index in the vocabulary.
+    #[inline]
+    fn append_known(&mut self, i: usize) {
+        self.keys.push(i as i32);
+        self.nulls.push(true);
+    }
+
+    #[inline]
     fn append(&mut self, v: Option<&Vocab<'_>>) {
-        match v {
-            Some(Vocab::Known(i)) => {
-                self.keys.push(*i as i32);
-                self.nulls.append_non_null();
-            }
-            Some(Vocab::Unknown(s)) => {
-                let k = self.vocab.len() as i32 + self.extra.intern(s);
-                self.keys.push(k);
-                self.nulls.append_non_null();
-            }
-            None => {
-                self.keys.push(0);
-                self.nulls.append_null();
-            }
-        }
+        let key = match v {
+            Some(Vocab::Known(i)) => *i as i32,
+            Some(Vocab::Unknown(s)) => self.vocab.len() as i32 + self.extra.intern(s),
+            None => 0,
+        };
+        self.keys.push(key);
+        self.nulls.push(v.is_some());
     }
 
     fn finish(&mut self) -> Result<ArrayRef> {
@@ -72,9 +120,7 @@ impl VocabBuilder {
         for v in self.vocab {
             values.append_value(v);
         }
-        for v in self.extra.drain() {
-            values.append_value(v);
-        }
+        self.extra.drain_into(&mut values);
         dictionary(&mut self.keys, &mut self.nulls, values.finish())
     }
 }
@@ -82,7 +128,7 @@ impl VocabBuilder {
 /// A dictionary column of open but repetitive strings.
 struct InternBuilder {
     keys: Vec<i32>,
-    nulls: NullBufferBuilder,
+    nulls: Validity,
     dict: Interner,
 }
 
@@ -96,66 +142,135 @@ impl InternBuilder {
     fn with_capacity(rows: usize) -> Self {
         Self {
             keys: Vec::with_capacity(rows),
-            nulls: NullBufferBuilder::new(rows),
+            nulls: Validity::with_capacity(rows),
             dict: Interner::default(),
         }
     }
 
+    #[inline]
     fn append(&mut self, v: Option<&str>) {
-        match v {
-            Some(s) => {
-                self.keys.push(self.dict.intern(s));
-                self.nulls.append_non_null();
-            }
-            None => {
-                self.keys.push(0);
-                self.nulls.append_null();
-            }
-        }
+        let key = match v {
+            Some(s) => self.dict.intern(s),
+            None => 0,
+        };
+        self.keys.push(key);
+        self.nulls.push(v.is_some());
+    }
+
+    /// For a column that nearly always repeats its previous value.
+    #[inline]
+    fn append_repeating(&mut self, s: &str) {
+        let key = match self.keys.last() {
+            Some(&k) if self.dict.get(k) == Some(s) => k,
+            _ => self.dict.intern(s),
+        };
+        self.keys.push(key);
+        self.nulls.push(true);
     }
 
     fn finish(&mut self) -> Result<ArrayRef> {
         let mut values = StringBuilder::new();
-        for v in self.dict.drain() {
-            values.append_value(v);
-        }
+        self.dict.drain_into(&mut values);
         dictionary(&mut self.keys, &mut self.nulls, values.finish())
     }
 }
 
-fn dictionary(
-    keys: &mut Vec<i32>,
-    nulls: &mut NullBufferBuilder,
-    values: StringArray,
-) -> Result<ArrayRef> {
+fn dictionary(keys: &mut Vec<i32>, nulls: &mut Validity, values: StringArray) -> Result<ArrayRef> {
     let keys = Int32Array::new(std::mem::take(keys).into(), nulls.finish());
     let array = DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values))?;
     Ok(Arc::new(array))
 }
 
-/// Interns strings to dense `i32` ids in first-seen order.
+/// Interns strings to dense `i32` ids in first-seen order: an open-addressing
+/// table of ids over one buffer of the strings, each entry's hash kept so a
+/// probe compares bytes only on a full hash match.
 #[derive(Default)]
 struct Interner {
-    ids: HashMap<Box<str>, i32, foldhash::fast::RandomState>,
-    order: Vec<Box<str>>,
+    hasher: foldhash::fast::RandomState,
+    /// `id + 1` per slot, 0 when empty; a power of two long, at most half full.
+    slots: Vec<u32>,
+    /// Per id: its hash, and where its string ends in `bytes`.
+    hashes: Vec<u64>,
+    ends: Vec<usize>,
+    bytes: String,
 }
 
 impl Interner {
-    fn intern(&mut self, s: &str) -> i32 {
-        if let Some(&id) = self.ids.get(s) {
-            return id;
-        }
-        let id = self.order.len() as i32;
-        let boxed: Box<str> = s.into();
-        self.ids.insert(boxed.clone(), id);
-        self.order.push(boxed);
-        id
+    /// The string of `id`, if there is one.
+    #[inline]
+    fn get(&self, id: i32) -> Option<&str> {
+        let id = usize::try_from(id).ok()?;
+        let end = *self.ends.get(id)?;
+        let start = match id {
+            0 => 0,
+            _ => self.ends[id - 1],
+        };
+        self.bytes.get(start..end)
     }
 
-    /// The interned strings in id order; empties the interner.
-    fn drain(&mut self) -> std::vec::Drain<'_, Box<str>> {
-        self.ids.clear();
-        self.order.drain(..)
+    #[inline]
+    fn intern(&mut self, s: &str) -> i32 {
+        let h = self.hasher.hash_one(s);
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut at = h as usize & mask;
+        if !self.slots.is_empty() {
+            loop {
+                let id = self.slots[at] as usize;
+                if id == 0 {
+                    break;
+                }
+                if self.hashes[id - 1] == h && self.get(id as i32 - 1) == Some(s) {
+                    return id as i32 - 1;
+                }
+                at = (at + 1) & mask;
+            }
+        }
+        self.insert(s, h)
+    }
+
+    #[cold]
+    fn insert(&mut self, s: &str, h: u64) -> i32 {
+        let id = self.hashes.len();
+        self.bytes.push_str(s);
+        self.hashes.push(h);
+        self.ends.push(self.bytes.len());
+        if (id + 1) * 2 > self.slots.len() {
+            self.rehash();
+        } else {
+            self.place(id, h);
+        }
+        id as i32
+    }
+
+    /// Grows the table and places every id again.
+    fn rehash(&mut self) {
+        let size = (self.hashes.len() * 4).next_power_of_two().max(16);
+        self.slots = vec![0; size];
+        for id in 0..self.hashes.len() {
+            self.place(id, self.hashes[id]);
+        }
+    }
+
+    fn place(&mut self, id: usize, h: u64) {
+        let mask = self.slots.len() - 1;
+        let mut at = h as usize & mask;
+        while self.slots[at] != 0 {
+            at = (at + 1) & mask;
+        }
+        self.slots[at] = id as u32 + 1;
+    }
+
+    /// Appends the interned strings in id order to `out`; empties the interner.
+    fn drain_into(&mut self, out: &mut StringBuilder) {
+        let mut start = 0;
+        for &end in &self.ends {
+            out.append_value(&self.bytes[start..end]);
+            start = end;
+        }
+        self.slots.clear();
+        self.hashes.clear();
+        self.ends.clear();
+        self.bytes.clear();
     }
 }
 
@@ -181,12 +296,12 @@ pub(crate) struct AttemptsBuilder {
     browser: InternBuilder,
     network: InternBuilder,
     latency_ms: Vec<i64>,
-    latency_nulls: NullBufferBuilder,
+    latency_nulls: Validity,
     amount_minor: Vec<i64>,
-    amount_nulls: NullBufferBuilder,
+    amount_nulls: Validity,
     currency: InternBuilder,
     attempt: Vec<i32>,
-    attempt_nulls: NullBufferBuilder,
+    attempt_nulls: Validity,
     kafka_topic: InternBuilder,
     kafka_partition: Vec<i32>,
     kafka_offset: Vec<i64>,
@@ -227,12 +342,12 @@ impl AttemptsBuilder {
             browser: InternBuilder::with_capacity(rows),
             network: InternBuilder::with_capacity(rows),
             latency_ms: Vec::with_capacity(rows),
-            latency_nulls: NullBufferBuilder::new(rows),
+            latency_nulls: Validity::with_capacity(rows),
             amount_minor: Vec::with_capacity(rows),
-            amount_nulls: NullBufferBuilder::new(rows),
+            amount_nulls: Validity::with_capacity(rows),
             currency: InternBuilder::with_capacity(rows),
             attempt: Vec::with_capacity(rows),
-            attempt_nulls: NullBufferBuilder::new(rows),
+            attempt_nulls: Validity::with_capacity(rows),
             kafka_topic: InternBuilder::with_capacity(rows),
             kafka_partition: Vec::with_capacity(rows),
             kafka_offset: Vec::with_capacity(rows),
@@ -246,15 +361,15 @@ impl AttemptsBuilder {
 
     pub(crate) fn append(&mut self, ev: &Event<'_>, src: &Source<'_>, users: &UserKeyHasher) {
         self.len += 1;
-        self.event_id.append_value(&ev.event_id);
+        self.event_id.append_value(ev.event_id);
         self.ts.push(ev.ts_ms);
-        self.outcome.append(Some(&Vocab::Known(ev.outcome.index())));
+        self.outcome.append_known(ev.outcome.index());
         self.channel.append(Some(&ev.channel));
         self.failure_cause.append(ev.failure_cause.as_ref());
         self.payment_method.append(ev.payment_method.as_ref());
         self.stage.append(ev.stage.as_ref());
-        self.order_id.append_option(ev.order_id.as_deref());
-        self.session_id.append_option(ev.session_id.as_deref());
+        self.order_id.append_option(ev.order_id);
+        self.session_id.append_option(ev.session_id);
         match &ev.user_id {
             Some(u) => {
                 let mut buf = [0u8; 64];
@@ -262,24 +377,23 @@ impl AttemptsBuilder {
             }
             None => self.user_key.append_null(),
         }
-        self.error_code.append(ev.error_code.as_deref());
-        self.error_message
-            .append_option(ev.error_message.as_deref());
-        self.region.append(ev.region.as_deref());
-        self.locale.append(ev.locale.as_deref());
-        self.app_version.append(ev.app_version.as_deref());
-        self.os.append(ev.os.as_deref());
-        self.browser.append(ev.browser.as_deref());
-        self.network.append(ev.network.as_deref());
+        self.error_code.append(ev.error_code);
+        self.error_message.append_option(ev.error_message);
+        self.region.append(ev.region);
+        self.locale.append(ev.locale);
+        self.app_version.append(ev.app_version);
+        self.os.append(ev.os);
+        self.browser.append(ev.browser);
+        self.network.append(ev.network);
         push_opt(&mut self.latency_ms, &mut self.latency_nulls, ev.latency_ms);
         push_opt(
             &mut self.amount_minor,
             &mut self.amount_nulls,
             ev.amount_minor,
         );
-        self.currency.append(ev.currency.as_deref());
+        self.currency.append(ev.currency);
         push_opt(&mut self.attempt, &mut self.attempt_nulls, ev.attempt);
-        self.kafka_topic.append(Some(src.topic));
+        self.kafka_topic.append_repeating(src.topic);
         self.kafka_partition.push(src.partition);
         self.kafka_offset.push(src.offset);
         self.ingested_at.push(src.now_ms);
@@ -339,17 +453,10 @@ impl AttemptsBuilder {
     }
 }
 
-fn push_opt<T: Default>(values: &mut Vec<T>, nulls: &mut NullBufferBuilder, v: Option<T>) {
-    match v {
-        Some(v) => {
-            values.push(v);
-            nulls.append_non_null();
-        }
-        None => {
-            values.push(T::default());
-            nulls.append_null();
-        }
-    }
+#[inline]
+fn push_opt<T: Default>(values: &mut Vec<T>, nulls: &mut Validity, v: Option<T>) {
+    nulls.push(v.is_some());
+    values.push(v.unwrap_or_default());
 }
 
 /// One rejected record (or NDJSON line) with its reason and source.
@@ -395,4 +502,60 @@ pub fn rejected_batch(rows: &[Rejected]) -> Result<RecordBatch> {
         ),
     ];
     Ok(RecordBatch::try_new(rejected_events_schema(), columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Array;
+
+    #[test]
+    fn interner_gives_dense_ids_in_first_seen_order_across_growth() {
+        let mut i = Interner::default();
+        let words: Vec<String> = (0..1000).map(|n| format!("w{n}")).collect();
+        for (n, w) in words.iter().enumerate() {
+            assert_eq!(i.intern(w), n as i32);
+        }
+        assert_eq!(i.intern(""), 1000);
+        for (n, w) in words.iter().enumerate().rev() {
+            assert_eq!(i.intern(w), n as i32);
+            assert_eq!(i.get(n as i32), Some(w.as_str()));
+        }
+        assert_eq!(i.get(1001), None);
+        assert_eq!(i.get(-1), None);
+        let mut out = StringBuilder::new();
+        i.drain_into(&mut out);
+        let values = out.finish();
+        assert_eq!(values.len(), 1001);
+        assert_eq!(values.value(7), "w7");
+        assert_eq!(values.value(1000), "");
+        assert_eq!(i.intern("w5"), 0);
+    }
+
+    #[test]
+    fn validity_matches_arrow_bit_order_and_is_none_without_nulls() {
+        let mut v = Validity::with_capacity(4);
+        for _ in 0..130 {
+            v.push(true);
+        }
+        assert!(v.finish().is_none());
+        let pattern: Vec<bool> = (0..200).map(|n| n % 3 != 0 && n != 64).collect();
+        for &b in &pattern {
+            v.push(b);
+        }
+        let nulls = v.finish().expect("has nulls");
+        assert_eq!(nulls.len(), 200);
+        let got: Vec<bool> = (0..200).map(|n| nulls.is_valid(n)).collect();
+        assert_eq!(got, pattern);
+        assert_eq!(nulls.null_count(), pattern.iter().filter(|b| !**b).count());
+    }
+
+    #[test]
+    fn repeating_column_interns_changes() {
+        let mut b = InternBuilder::default();
+        for t in ["a", "a", "b", "a", "b", "b"] {
+            b.append_repeating(t);
+        }
+        assert_eq!(b.keys, [0, 0, 1, 0, 1, 1]);
+    }
 }

@@ -52,6 +52,14 @@ impl Val<'_> {
     }
 }
 
+/// A value as the validator reads it: a string lent from the [`RawEvent`], or
+/// any other [`Val`] (never [`Val::Str`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Lent<'r> {
+    Str(&'r str),
+    Other(Val<'static>),
+}
+
 macro_rules! fields {
     ($($variant:ident => $name:literal),+ $(,)?) => {
         /// The fields of CONTRACT section 1, in a fixed order.
@@ -98,43 +106,75 @@ fields! {
 
 impl F {
     /// The field a key names. Dispatches on (length, first byte), unique
-    /// among the fields, then compares once: a string `match` would compare
-    /// against every name of the same length in turn.
+    /// among the fields, then compares once against a constant, which the
+    /// compiler turns into a few word compares.
+    #[inline]
     fn from_key(key: &str) -> Option<F> {
         let b = key.as_bytes();
-        let f = match (b.len(), *b.first()?) {
-            (8, b'e') => F::EventId,
-            (2, b't') => F::Ts,
-            (7, b'o') => F::Outcome,
-            (7, b'c') => F::Channel,
-            (13, b'f') => F::FailureCause,
-            (14, b'p') => F::PaymentMethod,
-            (5, b's') => F::Stage,
-            (8, b'o') => F::OrderId,
-            (10, b's') => F::SessionId,
-            (7, b'u') => F::UserId,
-            (10, b'e') => F::ErrorCode,
-            (13, b'e') => F::ErrorMessage,
-            (6, b'r') => F::Region,
-            (6, b'l') => F::Locale,
-            (11, b'a') => F::AppVersion,
-            (2, b'o') => F::Os,
-            (7, b'b') => F::Browser,
-            (7, b'n') => F::Network,
-            (10, b'l') => F::LatencyMs,
-            (12, b'a') => F::AmountMinor,
-            (8, b'c') => F::Currency,
-            (7, b'a') => F::Attempt,
-            _ => return None,
-        };
-        (f.name() == key).then_some(f)
+        match (b.len(), *b.first()?) {
+            (8, b'e') if b == b"event_id" => Some(F::EventId),
+            (2, b't') if b == b"ts" => Some(F::Ts),
+            (7, b'o') if b == b"outcome" => Some(F::Outcome),
+            (7, b'c') if b == b"channel" => Some(F::Channel),
+            (13, b'f') if b == b"failure_cause" => Some(F::FailureCause),
+            (14, b'p') if b == b"payment_method" => Some(F::PaymentMethod),
+            (5, b's') if b == b"stage" => Some(F::Stage),
+            (8, b'o') if b == b"order_id" => Some(F::OrderId),
+            (10, b's') if b == b"session_id" => Some(F::SessionId),
+            (7, b'u') if b == b"user_id" => Some(F::UserId),
+            (10, b'e') if b == b"error_code" => Some(F::ErrorCode),
+            (13, b'e') if b == b"error_message" => Some(F::ErrorMessage),
+            (6, b'r') if b == b"region" => Some(F::Region),
+            (6, b'l') if b == b"locale" => Some(F::Locale),
+            (11, b'a') if b == b"app_version" => Some(F::AppVersion),
+            (2, b'o') if b == b"os" => Some(F::Os),
+            (7, b'b') if b == b"browser" => Some(F::Browser),
+            (7, b'n') if b == b"network" => Some(F::Network),
+            (10, b'l') if b == b"latency_ms" => Some(F::LatencyMs),
+            (12, b'a') if b == b"amount_minor" => Some(F::AmountMinor),
+            (8, b'c') if b == b"currency" => Some(F::Currency),
+            (7, b'a') if b == b"attempt" => Some(F::Attempt),
+            _ => None,
+        }
     }
+}
+
+/// What a known field held, as found: the type, and for strings and integers
+/// where the text is. Twelve bytes, so a whole [`RawEvent`] is cheap to fill.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Kind {
+    #[default]
+    Absent,
+    Null,
+    True,
+    False,
+    /// An integer lexeme (`-?digits`) at `start..end` of the text; its value
+    /// (and whether it fits 64 bits) is worked out when read.
+    Int,
+    /// A number with a fraction or exponent.
+    Float,
+    /// A string without escapes, at `start..end` of the text.
+    Str,
+    /// A string with escapes, decoded into the scratch buffer at `start..end`.
+    Esc,
+    Array,
+    Object,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    kind: Kind,
+    start: u32,
+    end: u32,
 }
 
 /// The known fields of one JSON object, as found.
 #[derive(Debug, Default)]
 pub(crate) struct RawEvent<'a> {
-    vals: [Val<'a>; F::COUNT],
+    text: &'a str,
+    slots: [Slot; F::COUNT],
+    /// Decoded strings that had escapes (rare), back to back.
+    scratch: String,
     /// Keys that are not CONTRACT fields (ignored, counted).
     pub(crate) unknown_fields: u32,
     /// The first known key that appeared twice, if any.
@@ -142,9 +182,76 @@ pub(crate) struct RawEvent<'a> {
 }
 
 impl<'a> RawEvent<'a> {
-    /// Moves the value of `f` out (the validator reads each field once).
+    /// The value of `f`, its text lent from the line or the scratch buffer.
+    #[inline]
+    pub(crate) fn val(&self, f: F) -> Lent<'_> {
+        let slot = self.slots[f as usize];
+        let (start, end) = (slot.start as usize, slot.end as usize);
+        match slot.kind {
+            Kind::Str => Lent::Str(self.text.get(start..end).unwrap_or_default()),
+            Kind::Esc => Lent::Str(self.scratch.get(start..end).unwrap_or_default()),
+            Kind::Int => Lent::Other(int_value(self.text.get(start..end).unwrap_or_default())),
+            other => Lent::Other(scalar(other)),
+        }
+    }
+
+    /// Moves the value of `f` out: plain strings borrowed from the line,
+    /// escaped ones owned.
+    #[cfg(test)]
     pub(crate) fn take(&mut self, f: F) -> Val<'a> {
-        std::mem::take(&mut self.vals[f as usize])
+        let slot = std::mem::take(&mut self.slots[f as usize]);
+        let (start, end) = (slot.start as usize, slot.end as usize);
+        match slot.kind {
+            Kind::Str => Val::Str(Cow::Borrowed(&self.text[start..end])),
+            Kind::Esc => Val::Str(Cow::Owned(self.scratch[start..end].to_owned())),
+            Kind::Int => int_value(&self.text[start..end]),
+            other => scalar(other),
+        }
+    }
+}
+
+/// The value of a kind that carries no text.
+#[inline]
+fn scalar(kind: Kind) -> Val<'static> {
+    match kind {
+        Kind::Null => Val::Null,
+        Kind::True => Val::Bool(true),
+        Kind::False => Val::Bool(false),
+        Kind::Float => Val::Float,
+        Kind::Array => Val::Array,
+        Kind::Object => Val::Object,
+        Kind::Absent | Kind::Int | Kind::Str | Kind::Esc => Val::Absent,
+    }
+}
+
+/// The value of a checked integer lexeme `-?(0|[1-9][0-9]*)`: integers that fit
+/// 64 bits as such, any other as [`Val::Float`].
+#[inline]
+fn int_value(lexeme: &str) -> Val<'static> {
+    let (neg, digits) = match lexeme.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, lexeme),
+    };
+    let m = if digits.len() <= 19 {
+        // At most 19 digits cannot overflow u64.
+        digits
+            .bytes()
+            .fold(0u64, |m, d| m * 10 + u64::from(d.wrapping_sub(b'0')))
+    } else {
+        match digits.parse::<u64>() {
+            Ok(m) => m,
+            Err(_) => return Val::Float,
+        }
+    };
+    if neg {
+        // "-0" is an integer 0; anything below i64::MIN is a float.
+        if m <= i64::MAX as u64 + 1 {
+            Val::Int((m as i64).wrapping_neg())
+        } else {
+            Val::Float
+        }
+    } else {
+        Val::UInt(m)
     }
 }
 
@@ -157,6 +264,10 @@ pub(crate) fn parse<'a>(
     text: &'a str,
     ev: &mut RawEvent<'a>,
 ) -> Result<Option<&'static str>, String> {
+    if u32::try_from(text.len()).is_err() {
+        return Err("invalid JSON: text longer than 4 GiB".into());
+    }
+    ev.text = text;
     let mut s = Scanner {
         text,
         b: text.as_bytes(),
@@ -232,14 +343,14 @@ impl<'a> Scanner<'a> {
             if self.peek() != Some(b'"') {
                 return Err(self.error("expected a key"));
             }
-            let field = F::from_key(&self.string()?);
+            let field = self.key()?;
             self.eat(b':', "expected ':'")?;
             self.ws();
             match field {
                 Some(f) => {
-                    let val = self.value()?;
-                    let slot = &mut ev.vals[f as usize];
-                    if *slot != Val::Absent && ev.repeated.is_none() {
+                    let val = self.value(&mut ev.scratch)?;
+                    let slot = &mut ev.slots[f as usize];
+                    if slot.kind != Kind::Absent && ev.repeated.is_none() {
                         ev.repeated = Some(f);
                     }
                     *slot = val;
@@ -261,18 +372,64 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// A value of a known field, at depth 1.
-    fn value(&mut self) -> Result<Val<'a>, String> {
-        match self.peek() {
-            Some(b'"') => Ok(Val::Str(self.string()?)),
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            Some(b'n') => self.literal("null").map(|_| Val::Null),
-            Some(b't') => self.literal("true").map(|_| Val::Bool(true)),
-            Some(b'f') => self.literal("false").map(|_| Val::Bool(false)),
-            Some(b'[') => self.skip_value(1).map(|_| Val::Array),
-            Some(b'{') => self.skip_value(1).map(|_| Val::Object),
-            _ => Err(self.error("expected a value")),
+    /// A key at `"`: the field it names, if any.
+    #[inline]
+    fn key(&mut self) -> Result<Option<F>, String> {
+        let start = self.i + 1;
+        let end = self.scan_plain(start);
+        if self.b.get(end) == Some(&b'"') {
+            self.i = end + 1;
+            return Ok(F::from_key(&self.text[start..end]));
         }
+        // Escapes (or an error): the slow path.
+        Ok(F::from_key(&self.string()?))
+    }
+
+    /// A value of a known field, at depth 1.
+    #[inline]
+    fn value(&mut self, scratch: &mut String) -> Result<Slot, String> {
+        let start = self.i;
+        let kind = match self.peek() {
+            Some(b'"') => return self.string_value(scratch),
+            Some(b'-' | b'0'..=b'9') => match self.number()? {
+                true => Kind::Float,
+                false => Kind::Int,
+            },
+            Some(b'n') => self.literal("null").map(|_| Kind::Null)?,
+            Some(b't') => self.literal("true").map(|_| Kind::True)?,
+            Some(b'f') => self.literal("false").map(|_| Kind::False)?,
+            Some(b'[') => self.skip_value(1).map(|_| Kind::Array)?,
+            Some(b'{') => self.skip_value(1).map(|_| Kind::Object)?,
+            _ => return Err(self.error("expected a value")),
+        };
+        Ok(Slot {
+            kind,
+            start: start as u32,
+            end: self.i as u32,
+        })
+    }
+
+    /// A string value at `"`: its place in the text, or decoded into `scratch`
+    /// when it has escapes.
+    #[inline]
+    fn string_value(&mut self, scratch: &mut String) -> Result<Slot, String> {
+        let start = self.i + 1;
+        let end = self.scan_plain(start);
+        if self.b.get(end) == Some(&b'"') {
+            self.i = end + 1;
+            return Ok(Slot {
+                kind: Kind::Str,
+                start: start as u32,
+                end: end as u32,
+            });
+        }
+        let from = scratch.len();
+        scratch.push_str(&self.string()?);
+        Ok(Slot {
+            kind: Kind::Esc,
+            start: from as u32,
+            end: scratch.len() as u32,
+        })
     }
 
     fn literal(&mut self, word: &str) -> Result<(), String> {
@@ -284,14 +441,12 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// A number per RFC 8259. Integers that fit 64 bits are returned; every
-    /// other number is [`Val::Float`], its value not computed.
-    fn number(&mut self) -> Result<Val<'a>, String> {
-        let neg = self.peek() == Some(b'-');
-        if neg {
+    /// A number per RFC 8259; true when it has a fraction or an exponent.
+    /// Its value is not computed here (see [`int_value`]).
+    fn number(&mut self) -> Result<bool, String> {
+        if self.peek() == Some(b'-') {
             self.i += 1;
         }
-        let int_start = self.i;
         match self.peek() {
             Some(b'0') => self.i += 1,
             Some(b'1'..=b'9') => {
@@ -301,7 +456,6 @@ impl<'a> Scanner<'a> {
             }
             _ => return Err(self.error("invalid number")),
         }
-        let int_end = self.i;
         let mut float = false;
         if self.peek() == Some(b'.') {
             self.i += 1;
@@ -316,22 +470,7 @@ impl<'a> Scanner<'a> {
             }
             self.digits()?;
         }
-        if float {
-            return Ok(Val::Float);
-        }
-        let digits = &self.text[int_start..int_end];
-        if neg {
-            // "-0" is an integer 0; anything below i64::MIN is a float.
-            match digits.parse::<u64>() {
-                Ok(m) if m <= i64::MAX as u64 + 1 => Ok(Val::Int((m as i64).wrapping_neg())),
-                _ => Ok(Val::Float),
-            }
-        } else {
-            match digits.parse::<u64>() {
-                Ok(m) => Ok(Val::UInt(m)),
-                Err(_) => Ok(Val::Float),
-            }
-        }
+        Ok(float)
     }
 
     fn digits(&mut self) -> Result<(), String> {

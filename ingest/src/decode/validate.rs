@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use model::Reason;
 use model::vocab::{self, Channel, FailureCause, Outcome, PaymentMethod, Stage, VocabField};
 
-use super::raw::{F, RawEvent, Val};
+use super::raw::{F, Lent, RawEvent, Val};
 use super::timestamp::{MAX_AHEAD_MS, MIN_TS_MS, parse_rfc3339_ms};
 
 /// Longest stored `error_message`, in characters; longer ones are truncated.
@@ -24,31 +24,32 @@ pub(crate) enum Vocab<'a> {
     Unknown(Cow<'a, str>),
 }
 
-/// One valid event, borrowing from the message where it can.
+/// One valid event, borrowing its strings from the message (or from the
+/// parser's buffer of unescaped strings).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Event<'a> {
-    pub(crate) event_id: Cow<'a, str>,
+    pub(crate) event_id: &'a str,
     pub(crate) ts_ms: i64,
     pub(crate) outcome: Outcome,
     pub(crate) channel: Vocab<'a>,
     pub(crate) failure_cause: Option<Vocab<'a>>,
     pub(crate) payment_method: Option<Vocab<'a>>,
     pub(crate) stage: Option<Vocab<'a>>,
-    pub(crate) order_id: Option<Cow<'a, str>>,
-    pub(crate) session_id: Option<Cow<'a, str>>,
-    pub(crate) user_id: Option<Cow<'a, str>>,
-    pub(crate) error_code: Option<Cow<'a, str>>,
-    pub(crate) error_message: Option<Cow<'a, str>>,
+    pub(crate) order_id: Option<&'a str>,
+    pub(crate) session_id: Option<&'a str>,
+    pub(crate) user_id: Option<&'a str>,
+    pub(crate) error_code: Option<&'a str>,
+    pub(crate) error_message: Option<&'a str>,
     pub(crate) error_message_truncated: bool,
-    pub(crate) region: Option<Cow<'a, str>>,
-    pub(crate) locale: Option<Cow<'a, str>>,
-    pub(crate) app_version: Option<Cow<'a, str>>,
-    pub(crate) os: Option<Cow<'a, str>>,
-    pub(crate) browser: Option<Cow<'a, str>>,
-    pub(crate) network: Option<Cow<'a, str>>,
+    pub(crate) region: Option<&'a str>,
+    pub(crate) locale: Option<&'a str>,
+    pub(crate) app_version: Option<&'a str>,
+    pub(crate) os: Option<&'a str>,
+    pub(crate) browser: Option<&'a str>,
+    pub(crate) network: Option<&'a str>,
     pub(crate) latency_ms: Option<i64>,
     pub(crate) amount_minor: Option<i64>,
-    pub(crate) currency: Option<Cow<'a, str>>,
+    pub(crate) currency: Option<&'a str>,
     pub(crate) attempt: Option<i32>,
     /// Keys outside the contract (ignored).
     pub(crate) unknown_fields: u32,
@@ -83,23 +84,23 @@ fn refuse(reason: Reason, detail: impl Into<String>) -> Refusal {
 }
 
 /// Applies every rule to one parsed object. `now_ms` is the ingest clock.
-pub(crate) fn validate<'a>(mut raw: RawEvent<'a>, now_ms: i64) -> Result<Event<'a>, Refusal> {
+pub(crate) fn validate<'r>(raw: &'r RawEvent<'_>, now_ms: i64) -> Result<Event<'r>, Refusal> {
     if let Some(f) = raw.repeated {
         return Err(refuse(
             Reason::InvalidJson,
             format!("{}: the key appears more than once", f.name()),
         ));
     }
-    let event_id = required_str(raw.take(F::EventId), F::EventId, 128)?;
+    let event_id = required_str(raw.val(F::EventId), F::EventId, 128)?;
     if event_id.is_empty() {
         return Err(refuse(Reason::InvalidValue, "event_id: empty"));
     }
-    let ts_ms = timestamp(raw.take(F::Ts), now_ms)?;
-    let outcome = match Outcome::from_normalised(&vocab::normalise(&required_str(
-        raw.take(F::Outcome),
-        F::Outcome,
-        usize::MAX,
-    )?)) {
+    let ts_ms = timestamp(raw.val(F::Ts), now_ms)?;
+    let outcome = required_str(raw.val(F::Outcome), F::Outcome, usize::MAX)?;
+    // An exact vocabulary word is already normal: look it up before normalising.
+    let outcome = match Outcome::from_normalised(outcome)
+        .or_else(|| Outcome::from_normalised(&vocab::normalise(outcome)))
+    {
         Some(o) => o,
         None => {
             return Err(refuse(
@@ -108,12 +109,12 @@ pub(crate) fn validate<'a>(mut raw: RawEvent<'a>, now_ms: i64) -> Result<Event<'
             ));
         }
     };
-    let channel = required_str(raw.take(F::Channel), F::Channel, 64)?;
+    let channel = required_str(raw.val(F::Channel), F::Channel, 64)?;
     let channel = match vocab_value(channel, |s| Channel::from_normalised(s).map(Channel::index)) {
         Some(v) => v,
         None => return Err(refuse(Reason::InvalidValue, "channel: empty")),
     };
-    let cause = optional_str(raw.take(F::FailureCause), F::FailureCause, 64)?;
+    let cause = optional_str(raw.val(F::FailureCause), F::FailureCause, 64)?;
     let failure_cause = match (outcome, cause) {
         (Outcome::Success, None) => None,
         (Outcome::Success, Some(_)) => {
@@ -141,34 +142,34 @@ pub(crate) fn validate<'a>(mut raw: RawEvent<'a>, now_ms: i64) -> Result<Event<'
         },
     };
     let payment_method =
-        optional_str(raw.take(F::PaymentMethod), F::PaymentMethod, 64)?.and_then(|v| {
+        optional_str(raw.val(F::PaymentMethod), F::PaymentMethod, 64)?.and_then(|v| {
             vocab_value(v, |s| {
                 PaymentMethod::from_normalised(s).map(PaymentMethod::index)
             })
         });
-    let stage = optional_str(raw.take(F::Stage), F::Stage, 64)?
+    let stage = optional_str(raw.val(F::Stage), F::Stage, 64)?
         .and_then(|v| vocab_value(v, |s| Stage::from_normalised(s).map(Stage::index)));
-    let order_id = optional_str(raw.take(F::OrderId), F::OrderId, 128)?;
-    let session_id = optional_str(raw.take(F::SessionId), F::SessionId, 128)?;
-    let user_id = optional_str(raw.take(F::UserId), F::UserId, 128)?;
-    let error_code = optional_str(raw.take(F::ErrorCode), F::ErrorCode, 128)?;
+    let order_id = optional_str(raw.val(F::OrderId), F::OrderId, 128)?;
+    let session_id = optional_str(raw.val(F::SessionId), F::SessionId, 128)?;
+    let user_id = optional_str(raw.val(F::UserId), F::UserId, 128)?;
+    let error_code = optional_str(raw.val(F::ErrorCode), F::ErrorCode, 128)?;
     let (error_message, error_message_truncated) =
-        match optional_str(raw.take(F::ErrorMessage), F::ErrorMessage, usize::MAX)? {
+        match optional_str(raw.val(F::ErrorMessage), F::ErrorMessage, usize::MAX)? {
             Some(m) => {
                 let (m, cut) = truncate_chars(m, ERROR_MESSAGE_MAX_CHARS);
                 (Some(m), cut)
             }
             None => (None, false),
         };
-    let region = optional_str(raw.take(F::Region), F::Region, 64)?;
-    let locale = optional_str(raw.take(F::Locale), F::Locale, 35)?;
-    let app_version = optional_str(raw.take(F::AppVersion), F::AppVersion, 64)?;
-    let os = optional_str(raw.take(F::Os), F::Os, 64)?;
-    let browser = optional_str(raw.take(F::Browser), F::Browser, 64)?;
-    let network = optional_str(raw.take(F::Network), F::Network, 64)?;
-    let latency_ms = optional_int(raw.take(F::LatencyMs), F::LatencyMs, 0)?;
-    let amount_minor = optional_int(raw.take(F::AmountMinor), F::AmountMinor, 0)?;
-    let currency = optional_str(raw.take(F::Currency), F::Currency, usize::MAX)?;
+    let region = optional_str(raw.val(F::Region), F::Region, 64)?;
+    let locale = optional_str(raw.val(F::Locale), F::Locale, 35)?;
+    let app_version = optional_str(raw.val(F::AppVersion), F::AppVersion, 64)?;
+    let os = optional_str(raw.val(F::Os), F::Os, 64)?;
+    let browser = optional_str(raw.val(F::Browser), F::Browser, 64)?;
+    let network = optional_str(raw.val(F::Network), F::Network, 64)?;
+    let latency_ms = optional_int(raw.val(F::LatencyMs), F::LatencyMs, 0)?;
+    let amount_minor = optional_int(raw.val(F::AmountMinor), F::AmountMinor, 0)?;
+    let currency = optional_str(raw.val(F::Currency), F::Currency, usize::MAX)?;
     if let Some(c) = &currency
         && (c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()))
     {
@@ -177,7 +178,7 @@ pub(crate) fn validate<'a>(mut raw: RawEvent<'a>, now_ms: i64) -> Result<Event<'
             "currency: expected 3 uppercase letters (ISO 4217)",
         ));
     }
-    let attempt = match optional_int(raw.take(F::Attempt), F::Attempt, 1)? {
+    let attempt = match optional_int(raw.val(F::Attempt), F::Attempt, 1)? {
         Some(a) => Some(
             i32::try_from(a)
                 .map_err(|_| refuse(Reason::InvalidValue, "attempt: larger than 2147483647"))?,
@@ -214,11 +215,14 @@ pub(crate) fn validate<'a>(mut raw: RawEvent<'a>, now_ms: i64) -> Result<Event<'
 
 /// Normalises and classifies a vocabulary value; `None` when it is empty.
 /// `lookup` gives the dictionary index of a known value.
-fn vocab_value(s: Cow<'_, str>, lookup: fn(&str) -> Option<usize>) -> Option<Vocab<'_>> {
-    let n = match s {
-        Cow::Borrowed(b) => vocab::normalise(b),
-        Cow::Owned(o) => Cow::Owned(vocab::normalise(&o).into_owned()),
-    };
+#[inline]
+fn vocab_value(s: &str, lookup: fn(&str) -> Option<usize>) -> Option<Vocab<'_>> {
+    // The common case: an exact vocabulary word, which normalising would not
+    // change (every word is already normal), so it is looked up as is.
+    if let Some(i) = lookup(s) {
+        return Some(Vocab::Known(i));
+    }
+    let n = vocab::normalise(s);
     if n.is_empty() {
         return None;
     }
@@ -247,33 +251,37 @@ fn longer_than(s: &str, max: usize) -> bool {
     s.len() > max && s.chars().nth(max).is_some()
 }
 
-fn required_str(v: Val<'_>, f: F, max: usize) -> Result<Cow<'_, str>, Refusal> {
+#[inline]
+fn required_str(v: Lent<'_>, f: F, max: usize) -> Result<&str, Refusal> {
     match v {
-        Val::Absent | Val::Null => Err(refuse(Reason::MissingField, f.name())),
+        Lent::Other(Val::Absent | Val::Null) => Err(refuse(Reason::MissingField, f.name())),
         other => optional_str(other, f, max).map(|s| s.unwrap_or_default()),
     }
 }
 
-fn optional_str(v: Val<'_>, f: F, max: usize) -> Result<Option<Cow<'_, str>>, Refusal> {
+#[inline]
+fn optional_str(v: Lent<'_>, f: F, max: usize) -> Result<Option<&str>, Refusal> {
     match v {
-        Val::Absent | Val::Null => Ok(None),
-        Val::Str(s) if longer_than(&s, max) => Err(too_long(f, max)),
-        Val::Str(s) => Ok(Some(s)),
-        other => Err(wrong_type(f, "a string", &other)),
+        Lent::Str(s) if longer_than(s, max) => Err(too_long(f, max)),
+        Lent::Str(s) => Ok(Some(s)),
+        Lent::Other(Val::Absent | Val::Null) => Ok(None),
+        Lent::Other(other) => Err(wrong_type(f, "a string", &other)),
     }
 }
 
-fn optional_int(v: Val<'_>, f: F, min: i64) -> Result<Option<i64>, Refusal> {
+#[inline]
+fn optional_int(v: Lent<'_>, f: F, min: i64) -> Result<Option<i64>, Refusal> {
     let n = match v {
-        Val::Absent | Val::Null => return Ok(None),
-        Val::Int(n) => n,
-        Val::UInt(n) => i64::try_from(n).map_err(|_| {
+        Lent::Other(Val::Absent | Val::Null) => return Ok(None),
+        Lent::Other(Val::Int(n)) => n,
+        Lent::Other(Val::UInt(n)) => i64::try_from(n).map_err(|_| {
             refuse(
                 Reason::InvalidValue,
                 format!("{}: larger than {}", f.name(), i64::MAX),
             )
         })?,
-        other => return Err(wrong_type(f, "an integer", &other)),
+        Lent::Str(s) => return Err(wrong_type(f, "an integer", &Val::Str(Cow::Borrowed(s)))),
+        Lent::Other(other) => return Err(wrong_type(f, "an integer", &other)),
     };
     if n < min {
         return Err(refuse(
@@ -284,18 +292,19 @@ fn optional_int(v: Val<'_>, f: F, min: i64) -> Result<Option<i64>, Refusal> {
     Ok(Some(n))
 }
 
-fn timestamp(v: Val<'_>, now_ms: i64) -> Result<i64, Refusal> {
+#[inline]
+fn timestamp(v: Lent<'_>, now_ms: i64) -> Result<i64, Refusal> {
     let ms = match v {
-        Val::Absent | Val::Null => return Err(refuse(Reason::MissingField, "ts")),
-        Val::Int(n) => n,
-        Val::UInt(n) => i64::try_from(n).unwrap_or(i64::MAX),
-        Val::Str(s) => parse_rfc3339_ms(&s).ok_or_else(|| {
+        Lent::Other(Val::Absent | Val::Null) => return Err(refuse(Reason::MissingField, "ts")),
+        Lent::Other(Val::Int(n)) => n,
+        Lent::Other(Val::UInt(n)) => i64::try_from(n).unwrap_or(i64::MAX),
+        Lent::Str(s) => parse_rfc3339_ms(s).ok_or_else(|| {
             refuse(
                 Reason::InvalidTimestamp,
                 "ts: expected RFC 3339 with an offset (e.g. 2026-11-24T21:12:09.123+08:00)",
             )
         })?,
-        other => {
+        Lent::Other(other) => {
             return Err(wrong_type(
                 F::Ts,
                 "an RFC 3339 string or integer epoch milliseconds",
@@ -319,18 +328,12 @@ fn timestamp(v: Val<'_>, now_ms: i64) -> Result<i64, Refusal> {
 }
 
 /// Cuts `s` to at most `max` characters; says whether it cut.
-fn truncate_chars(s: Cow<'_, str>, max: usize) -> (Cow<'_, str>, bool) {
+fn truncate_chars(s: &str, max: usize) -> (&str, bool) {
     if s.len() <= max {
         return (s, false);
     }
     match s.char_indices().nth(max) {
         None => (s, false),
-        Some((at, _)) => match s {
-            Cow::Borrowed(b) => (Cow::Borrowed(&b[..at]), true),
-            Cow::Owned(mut o) => {
-                o.truncate(at);
-                (Cow::Owned(o), true)
-            }
-        },
+        Some((at, _)) => (&s[..at], true),
     }
 }
