@@ -33,6 +33,10 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 
+    /// Writing or reading a Parquet file failed.
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+
     /// Building an Arrow batch failed (a bug of ours).
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),

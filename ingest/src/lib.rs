@@ -5,6 +5,8 @@
 //! - [`decode`]: one Kafka message value → accepted rows appended to Arrow
 //!   column builders, plus rejected records with a reason code
 //!   (CONTRACT section 1). The hot path.
+//! - [`sink`]: Parquet files written whole and named by the Kafka offsets
+//!   they cover; [`sink::scan`] reads progress back from the names.
 //! - [`simulate`]: believable order-attempt traffic with incidents, to a file
 //!   or to Kafka, with its ground truth.
 //! - [`error`]: the crate's error type.
@@ -12,5 +14,6 @@
 pub mod decode;
 pub mod error;
 pub mod simulate;
+pub mod sink;
 
 pub use error::{Error, Result};
