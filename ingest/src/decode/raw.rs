@@ -19,7 +19,8 @@ use std::borrow::Cow;
 /// Deepest nesting of arrays and objects accepted, the event object included.
 pub(crate) const MAX_DEPTH: usize = 32;
 
-/// One JSON value as the validator needs to see it.
+/// One JSON value of a known field, as the tests inspect it.
+#[cfg(test)]
 #[derive(Debug, Default, Clone, PartialEq)]
 pub(crate) enum Val<'a> {
     /// The key was not in the object.
@@ -36,28 +37,18 @@ pub(crate) enum Val<'a> {
     Object,
 }
 
-impl Val<'_> {
-    /// The JSON type name, for rejection details.
-    pub(crate) fn type_name(&self) -> &'static str {
-        match self {
-            Val::Absent => "absent",
-            Val::Null => "null",
-            Val::Bool(_) => "boolean",
-            Val::Int(_) | Val::UInt(_) => "integer",
-            Val::Float => "number",
-            Val::Str(_) => "string",
-            Val::Array => "array",
-            Val::Object => "object",
-        }
-    }
-}
-
-/// A value as the validator reads it: a string lent from the [`RawEvent`], or
-/// any other [`Val`] (never [`Val::Str`]).
-#[derive(Debug, Clone, PartialEq)]
+/// A value as the validator reads it: small, with strings lent from the
+/// [`RawEvent`].
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Lent<'r> {
+    /// Absent or null.
+    None,
     Str(&'r str),
-    Other(Val<'static>),
+    Int(i64),
+    UInt(u64),
+    /// Any other value (a boolean, a float or an integer beyond 64 bits, an
+    /// array, an object), by its kind.
+    Other(Kind),
 }
 
 macro_rules! fields {
@@ -161,6 +152,22 @@ pub(crate) enum Kind {
     Object,
 }
 
+impl Kind {
+    /// The JSON type name, for rejection details.
+    pub(crate) fn type_name(self) -> &'static str {
+        match self {
+            Kind::Absent => "absent",
+            Kind::Null => "null",
+            Kind::True | Kind::False => "boolean",
+            Kind::Int => "integer",
+            Kind::Float => "number",
+            Kind::Str | Kind::Esc => "string",
+            Kind::Array => "array",
+            Kind::Object => "object",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
     kind: Kind,
@@ -183,15 +190,16 @@ pub(crate) struct RawEvent<'a> {
 
 impl<'a> RawEvent<'a> {
     /// The value of `f`, its text lent from the line or the scratch buffer.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn val(&self, f: F) -> Lent<'_> {
         let slot = self.slots[f as usize];
         let (start, end) = (slot.start as usize, slot.end as usize);
         match slot.kind {
+            Kind::Absent | Kind::Null => Lent::None,
             Kind::Str => Lent::Str(self.text.get(start..end).unwrap_or_default()),
             Kind::Esc => Lent::Str(self.scratch.get(start..end).unwrap_or_default()),
-            Kind::Int => Lent::Other(int_value(self.text.get(start..end).unwrap_or_default())),
-            other => Lent::Other(scalar(other)),
+            Kind::Int => int_value(self.text.get(start..end).unwrap_or_default()),
+            other => Lent::Other(other),
         }
     }
 
@@ -202,32 +210,28 @@ impl<'a> RawEvent<'a> {
         let slot = std::mem::take(&mut self.slots[f as usize]);
         let (start, end) = (slot.start as usize, slot.end as usize);
         match slot.kind {
+            Kind::Absent => Val::Absent,
+            Kind::Null => Val::Null,
+            Kind::True => Val::Bool(true),
+            Kind::False => Val::Bool(false),
+            Kind::Int => match int_value(&self.text[start..end]) {
+                Lent::Int(n) => Val::Int(n),
+                Lent::UInt(n) => Val::UInt(n),
+                _ => Val::Float,
+            },
+            Kind::Float => Val::Float,
             Kind::Str => Val::Str(Cow::Borrowed(&self.text[start..end])),
             Kind::Esc => Val::Str(Cow::Owned(self.scratch[start..end].to_owned())),
-            Kind::Int => int_value(&self.text[start..end]),
-            other => scalar(other),
+            Kind::Array => Val::Array,
+            Kind::Object => Val::Object,
         }
     }
 }
 
-/// The value of a kind that carries no text.
-#[inline]
-fn scalar(kind: Kind) -> Val<'static> {
-    match kind {
-        Kind::Null => Val::Null,
-        Kind::True => Val::Bool(true),
-        Kind::False => Val::Bool(false),
-        Kind::Float => Val::Float,
-        Kind::Array => Val::Array,
-        Kind::Object => Val::Object,
-        Kind::Absent | Kind::Int | Kind::Str | Kind::Esc => Val::Absent,
-    }
-}
-
 /// The value of a checked integer lexeme `-?(0|[1-9][0-9]*)`: integers that fit
-/// 64 bits as such, any other as [`Val::Float`].
+/// 64 bits as such, any other as a float.
 #[inline]
-fn int_value(lexeme: &str) -> Val<'static> {
+fn int_value(lexeme: &str) -> Lent<'static> {
     let (neg, digits) = match lexeme.strip_prefix('-') {
         Some(d) => (true, d),
         None => (false, lexeme),
@@ -240,18 +244,18 @@ fn int_value(lexeme: &str) -> Val<'static> {
     } else {
         match digits.parse::<u64>() {
             Ok(m) => m,
-            Err(_) => return Val::Float,
+            Err(_) => return Lent::Other(Kind::Float),
         }
     };
     if neg {
         // "-0" is an integer 0; anything below i64::MIN is a float.
         if m <= i64::MAX as u64 + 1 {
-            Val::Int((m as i64).wrapping_neg())
+            Lent::Int((m as i64).wrapping_neg())
         } else {
-            Val::Float
+            Lent::Other(Kind::Float)
         }
     } else {
-        Val::UInt(m)
+        Lent::UInt(m)
     }
 }
 
@@ -348,12 +352,11 @@ impl<'a> Scanner<'a> {
             self.ws();
             match field {
                 Some(f) => {
-                    let val = self.value(&mut ev.scratch)?;
                     let slot = &mut ev.slots[f as usize];
                     if slot.kind != Kind::Absent && ev.repeated.is_none() {
                         ev.repeated = Some(f);
                     }
-                    *slot = val;
+                    self.value(&mut ev.scratch, slot)?;
                 }
                 None => {
                     self.skip_value(1)?;
@@ -385,12 +388,13 @@ impl<'a> Scanner<'a> {
         Ok(F::from_key(&self.string()?))
     }
 
-    /// A value of a known field, at depth 1.
-    #[inline]
-    fn value(&mut self, scratch: &mut String) -> Result<Slot, String> {
+    /// A value of a known field, at depth 1, recorded in `slot` (written in
+    /// place: a slot returned by value is stored and reloaded piecewise).
+    #[inline(always)]
+    fn value(&mut self, scratch: &mut String, slot: &mut Slot) -> Result<(), String> {
         let start = self.i;
         let kind = match self.peek() {
-            Some(b'"') => return self.string_value(scratch),
+            Some(b'"') => return self.string_value(scratch, slot),
             Some(b'-' | b'0'..=b'9') => match self.number()? {
                 true => Kind::Float,
                 false => Kind::Int,
@@ -402,34 +406,31 @@ impl<'a> Scanner<'a> {
             Some(b'{') => self.skip_value(1).map(|_| Kind::Object)?,
             _ => return Err(self.error("expected a value")),
         };
-        Ok(Slot {
-            kind,
-            start: start as u32,
-            end: self.i as u32,
-        })
+        slot.kind = kind;
+        slot.start = start as u32;
+        slot.end = self.i as u32;
+        Ok(())
     }
 
     /// A string value at `"`: its place in the text, or decoded into `scratch`
     /// when it has escapes.
-    #[inline]
-    fn string_value(&mut self, scratch: &mut String) -> Result<Slot, String> {
+    #[inline(always)]
+    fn string_value(&mut self, scratch: &mut String, slot: &mut Slot) -> Result<(), String> {
         let start = self.i + 1;
         let end = self.scan_plain(start);
         if self.b.get(end) == Some(&b'"') {
             self.i = end + 1;
-            return Ok(Slot {
-                kind: Kind::Str,
-                start: start as u32,
-                end: end as u32,
-            });
+            slot.kind = Kind::Str;
+            slot.start = start as u32;
+            slot.end = end as u32;
+            return Ok(());
         }
         let from = scratch.len();
         scratch.push_str(&self.string()?);
-        Ok(Slot {
-            kind: Kind::Esc,
-            start: from as u32,
-            end: scratch.len() as u32,
-        })
+        slot.kind = Kind::Esc;
+        slot.start = from as u32;
+        slot.end = scratch.len() as u32;
+        Ok(())
     }
 
     fn literal(&mut self, word: &str) -> Result<(), String> {

@@ -3,9 +3,15 @@
 //! The raw `user_id` is never stored. The key is what makes the hash useless to
 //! someone who has the data but not the secret, so ingest refuses to start
 //! without one, except in demo mode, which uses a fixed, public demo key.
+//!
+//! HMAC (RFC 2104) is computed here on SHA-256's block-level core: the states
+//! after the inner and outer key blocks are computed once, so a short id costs
+//! two compressions and little else. The tests check it against the `hmac`
+//! crate.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::digest::core_api::{Block, Buffer, UpdateCore, VariableOutputCore};
+use sha2::digest::{Digest, Output};
+use sha2::{Sha256, Sha256VarCore};
 
 use crate::{Error, Result};
 
@@ -19,7 +25,49 @@ pub const MIN_SECRET_BYTES: usize = 16;
 /// A keyed hasher of user ids. Cheap to clone; the key schedule is done once.
 #[derive(Clone)]
 pub struct UserKeyHasher {
-    mac: Hmac<Sha256>,
+    /// SHA-256 after the key block XOR ipad, and after the key block XOR opad.
+    inner: Sha256VarCore,
+    outer: Sha256VarCore,
+}
+
+const BLOCK: usize = 64;
+
+/// SHA-256 after one block: `key` (at most a block, zero-padded) XOR `pad`.
+fn key_state(key: &[u8], pad: u8) -> Result<Sha256VarCore> {
+    let mut block = Block::<Sha256VarCore>::default();
+    block.fill(pad);
+    for (b, k) in block.iter_mut().zip(key) {
+        *b ^= k;
+    }
+    let mut core =
+        Sha256VarCore::new(32).map_err(|e| Error::UserKeySecret(format!("SHA-256: {e}")))?;
+    core.update_blocks(std::slice::from_ref(&block));
+    Ok(core)
+}
+
+/// Finishes a SHA-256 that has absorbed whole blocks so far with `msg`.
+#[inline]
+fn finish_sha256(state: &Sha256VarCore, msg: &[u8]) -> Output<Sha256VarCore> {
+    let mut core = state.clone();
+    let mut buffer = Buffer::<Sha256VarCore>::default();
+    buffer.digest_blocks(msg, |blocks| core.update_blocks(blocks));
+    let mut out = Output::<Sha256VarCore>::default();
+    core.finalize_variable_core(&mut buffer, &mut out);
+    out
+}
+
+/// Writes the 8 lowercase hex digits of `w` (big-endian) to `out`.
+#[inline]
+fn hex_word(w: u32, out: &mut [u8]) {
+    // Spread the nibbles into bytes, high nibble in the high byte…
+    let mut n = u64::from(w);
+    n = ((n & 0xFFFF_0000) << 16) | (n & 0xFFFF);
+    n = ((n & 0x0000_FF00_0000_FF00) << 8) | (n & 0x0000_00FF_0000_00FF);
+    n = ((n & 0x00F0_00F0_00F0_00F0) << 4) | (n & 0x000F_000F_000F_000F);
+    // …then '0'..'9' or 'a'..'f' in every byte at once.
+    let letters = ((n + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    let ascii = n + 0x3030_3030_3030_3030 + letters * (b'a' - b'0' - 10) as u64;
+    out.copy_from_slice(&ascii.to_be_bytes());
 }
 
 impl std::fmt::Debug for UserKeyHasher {
@@ -38,9 +86,18 @@ impl UserKeyHasher {
                 secret.len()
             )));
         }
-        let mac = Hmac::<Sha256>::new_from_slice(secret)
-            .map_err(|e| Error::UserKeySecret(e.to_string()))?;
-        Ok(Self { mac })
+        // A key longer than a block is hashed first (RFC 2104).
+        let hashed;
+        let key = if secret.len() > BLOCK {
+            hashed = Sha256::digest(secret);
+            hashed.as_slice()
+        } else {
+            secret
+        };
+        Ok(Self {
+            inner: key_state(key, 0x36)?,
+            outer: key_state(key, 0x5c)?,
+        })
     }
 
     /// Resolves the secret from configuration: the configured value, else the
@@ -59,13 +116,10 @@ impl UserKeyHasher {
 
     /// The 64 lowercase hex characters of HMAC-SHA256(secret, user_id).
     pub fn hash_hex<'b>(&self, user_id: &str, out: &'b mut [u8; 64]) -> &'b str {
-        let mut mac = self.mac.clone();
-        mac.update(user_id.as_bytes());
-        let digest = mac.finalize().into_bytes();
-        // hex::encode_to_slice only fails on a length mismatch, which the
-        // types rule out (32 bytes → 64 characters).
-        if hex::encode_to_slice(digest, out).is_err() {
-            out.fill(b'0');
+        let inner = finish_sha256(&self.inner, user_id.as_bytes());
+        let digest = finish_sha256(&self.outer, &inner);
+        for (o, w) in out.chunks_exact_mut(8).zip(digest.chunks_exact(4)) {
+            hex_word(u32::from_be_bytes([w[0], w[1], w[2], w[3]]), o);
         }
         std::str::from_utf8(out).unwrap_or("")
     }
@@ -93,6 +147,41 @@ mod tests {
         let (mut x, mut y, mut z) = ([0u8; 64], [0u8; 64], [0u8; 64]);
         assert_ne!(a.hash_hex("u1", &mut x), b.hash_hex("u1", &mut y));
         assert_eq!(a.hash_hex("u1", &mut x), a.hash_hex("u1", &mut z));
+    }
+
+    fn oracle(secret: &[u8], msg: &[u8]) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
+        mac.update(msg);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    #[test]
+    fn agrees_with_the_hmac_crate_at_every_padding_edge() {
+        for secret_len in [16, 63, 64, 65, 200] {
+            let secret: Vec<u8> = (0..secret_len).map(|i| (i * 7 + 1) as u8).collect();
+            let h = UserKeyHasher::new(&secret).unwrap();
+            for len in 0..300 {
+                let msg: String = (0..len)
+                    .map(|i| char::from(b'a' + (i % 26) as u8))
+                    .collect();
+                let mut buf = [0u8; 64];
+                assert_eq!(
+                    h.hash_hex(&msg, &mut buf),
+                    oracle(&secret, msg.as_bytes()),
+                    "secret {secret_len} msg {len}"
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn agrees_with_the_hmac_crate(secret in proptest::collection::vec(proptest::prelude::any::<u8>(), 16..100), msg in "\\PC{0,80}") {
+            let h = UserKeyHasher::new(&secret).unwrap();
+            let mut buf = [0u8; 64];
+            proptest::prop_assert_eq!(h.hash_hex(&msg, &mut buf), oracle(&secret, msg.as_bytes()));
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use model::Reason;
 use model::vocab::{self, Channel, FailureCause, Outcome, PaymentMethod, Stage, VocabField};
 
-use super::raw::{F, Lent, RawEvent, Val};
+use super::raw::{F, Kind, Lent, RawEvent};
 use super::timestamp::{MAX_AHEAD_MS, MIN_TS_MS, parse_rfc3339_ms};
 
 /// Longest stored `error_message`, in characters; longer ones are truncated.
@@ -215,7 +215,7 @@ pub(crate) fn validate<'r>(raw: &'r RawEvent<'_>, now_ms: i64) -> Result<Event<'
 
 /// Normalises and classifies a vocabulary value; `None` when it is empty.
 /// `lookup` gives the dictionary index of a known value.
-#[inline]
+#[inline(always)]
 fn vocab_value(s: &str, lookup: fn(&str) -> Option<usize>) -> Option<Vocab<'_>> {
     // The common case: an exact vocabulary word, which normalising would not
     // change (every word is already normal), so it is looked up as is.
@@ -232,6 +232,7 @@ fn vocab_value(s: &str, lookup: fn(&str) -> Option<usize>) -> Option<Vocab<'_>> 
     })
 }
 
+#[cold]
 fn too_long(f: F, max: usize) -> Refusal {
     refuse(
         Reason::FieldTooLong,
@@ -239,7 +240,8 @@ fn too_long(f: F, max: usize) -> Refusal {
     )
 }
 
-fn wrong_type(f: F, expected: &str, got: &Val<'_>) -> Refusal {
+#[cold]
+fn wrong_type(f: F, expected: &str, got: Kind) -> Refusal {
     refuse(
         Reason::WrongType,
         format!("{}: expected {expected}, got {}", f.name(), got.type_name()),
@@ -251,37 +253,38 @@ fn longer_than(s: &str, max: usize) -> bool {
     s.len() > max && s.chars().nth(max).is_some()
 }
 
-#[inline]
+#[inline(always)]
 fn required_str(v: Lent<'_>, f: F, max: usize) -> Result<&str, Refusal> {
     match v {
-        Lent::Other(Val::Absent | Val::Null) => Err(refuse(Reason::MissingField, f.name())),
+        Lent::None => Err(refuse(Reason::MissingField, f.name())),
         other => optional_str(other, f, max).map(|s| s.unwrap_or_default()),
     }
 }
 
-#[inline]
+#[inline(always)]
 fn optional_str(v: Lent<'_>, f: F, max: usize) -> Result<Option<&str>, Refusal> {
     match v {
         Lent::Str(s) if longer_than(s, max) => Err(too_long(f, max)),
         Lent::Str(s) => Ok(Some(s)),
-        Lent::Other(Val::Absent | Val::Null) => Ok(None),
-        Lent::Other(other) => Err(wrong_type(f, "a string", &other)),
+        Lent::None => Ok(None),
+        Lent::Int(_) | Lent::UInt(_) => Err(wrong_type(f, "a string", Kind::Int)),
+        Lent::Other(other) => Err(wrong_type(f, "a string", other)),
     }
 }
 
-#[inline]
+#[inline(always)]
 fn optional_int(v: Lent<'_>, f: F, min: i64) -> Result<Option<i64>, Refusal> {
     let n = match v {
-        Lent::Other(Val::Absent | Val::Null) => return Ok(None),
-        Lent::Other(Val::Int(n)) => n,
-        Lent::Other(Val::UInt(n)) => i64::try_from(n).map_err(|_| {
+        Lent::None => return Ok(None),
+        Lent::Int(n) => n,
+        Lent::UInt(n) => i64::try_from(n).map_err(|_| {
             refuse(
                 Reason::InvalidValue,
                 format!("{}: larger than {}", f.name(), i64::MAX),
             )
         })?,
-        Lent::Str(s) => return Err(wrong_type(f, "an integer", &Val::Str(Cow::Borrowed(s)))),
-        Lent::Other(other) => return Err(wrong_type(f, "an integer", &other)),
+        Lent::Str(_) => return Err(wrong_type(f, "an integer", Kind::Str)),
+        Lent::Other(other) => return Err(wrong_type(f, "an integer", other)),
     };
     if n < min {
         return Err(refuse(
@@ -292,12 +295,12 @@ fn optional_int(v: Lent<'_>, f: F, min: i64) -> Result<Option<i64>, Refusal> {
     Ok(Some(n))
 }
 
-#[inline]
+#[inline(always)]
 fn timestamp(v: Lent<'_>, now_ms: i64) -> Result<i64, Refusal> {
     let ms = match v {
-        Lent::Other(Val::Absent | Val::Null) => return Err(refuse(Reason::MissingField, "ts")),
-        Lent::Other(Val::Int(n)) => n,
-        Lent::Other(Val::UInt(n)) => i64::try_from(n).unwrap_or(i64::MAX),
+        Lent::None => return Err(refuse(Reason::MissingField, "ts")),
+        Lent::Int(n) => n,
+        Lent::UInt(n) => i64::try_from(n).unwrap_or(i64::MAX),
         Lent::Str(s) => parse_rfc3339_ms(s).ok_or_else(|| {
             refuse(
                 Reason::InvalidTimestamp,
@@ -308,7 +311,7 @@ fn timestamp(v: Lent<'_>, now_ms: i64) -> Result<i64, Refusal> {
             return Err(wrong_type(
                 F::Ts,
                 "an RFC 3339 string or integer epoch milliseconds",
-                &other,
+                other,
             ));
         }
     };
