@@ -166,6 +166,11 @@ impl Decoder {
         &self.stats
     }
 
+    /// The totals since the last call; counting starts again from zero.
+    pub fn take_stats(&mut self) -> DecodeStats {
+        std::mem::take(&mut self.stats)
+    }
+
     fn decode_text(&mut self, text: &str, src: &Source<'_>, out: &mut MessageOutcome) {
         let trimmed = text.trim_ascii();
         if trimmed.is_empty() {
@@ -179,7 +184,7 @@ impl Decoder {
         let mut ev = RawEvent::default();
         match raw::parse(trimmed, &mut ev) {
             Ok(shape) => {
-                self.accept_or_reject(shape, ev, trimmed, src, 0, out);
+                self.accept_or_reject(shape, &ev, trimmed, src, 0, out);
                 return;
             }
             Err(e) if !trimmed.contains('\n') => {
@@ -224,7 +229,7 @@ impl Decoder {
     fn decode_line(&mut self, line: &str, src: &Source<'_>, n: u32, out: &mut MessageOutcome) {
         let mut ev = RawEvent::default();
         match raw::parse(line, &mut ev) {
-            Ok(shape) => self.accept_or_reject(shape, ev, line, src, n, out),
+            Ok(shape) => self.accept_or_reject(shape, &ev, line, src, n, out),
             Err(e) => {
                 let detail = clip(&e);
                 self.reject(out, src, n, Reason::InvalidJson, detail, line.as_bytes());
@@ -236,7 +241,7 @@ impl Decoder {
     fn accept_or_reject<'a>(
         &mut self,
         shape: Option<&'static str>,
-        raw: RawEvent<'a>,
+        raw: &RawEvent<'a>,
         line: &'a str,
         src: &Source<'_>,
         n: u32,
@@ -247,7 +252,7 @@ impl Decoder {
             self.reject(out, src, n, Reason::NotAnObject, detail, line.as_bytes());
             return;
         }
-        match validate::validate(&raw, src.now_ms) {
+        match validate::validate(raw, src.now_ms) {
             Ok(ev) => {
                 if !self.dedup.insert(ev.event_id) {
                     self.stats.duplicates += 1;

@@ -139,14 +139,15 @@ pub(crate) enum Kind {
     Null,
     True,
     False,
-    /// An integer lexeme (`-?digits`) at `start..end` of the text; its value
+    /// An integer lexeme (`-?digits`); its value
     /// (and whether it fits 64 bits) is worked out when read.
     Int,
     /// A number with a fraction or exponent.
     Float,
-    /// A string without escapes, at `start..end` of the text.
+    /// A string without escapes.
     Str,
-    /// A string with escapes, decoded into the scratch buffer at `start..end`.
+    /// A string with escapes, decoded into the scratch buffer (where is in
+    /// [`RawEvent::escaped`]).
     Esc,
     Array,
     Object,
@@ -168,20 +169,23 @@ impl Kind {
     }
 }
 
+/// One known field as found: its kind, and the text of a string without
+/// escapes or of an integer (kept here so reading it needs no bounds checks).
 #[derive(Debug, Clone, Copy, Default)]
-struct Slot {
+struct Slot<'a> {
     kind: Kind,
-    start: u32,
-    end: u32,
+    text: &'a str,
 }
 
 /// The known fields of one JSON object, as found.
 #[derive(Debug, Default)]
 pub(crate) struct RawEvent<'a> {
     text: &'a str,
-    slots: [Slot; F::COUNT],
-    /// Decoded strings that had escapes (rare), back to back.
+    slots: [Slot<'a>; F::COUNT],
+    /// Decoded strings that had escapes (rare), back to back…
     scratch: String,
+    /// …each field's at `escaped[f].0..escaped[f].1`.
+    escaped: [(u32, u32); F::COUNT],
     /// Keys that are not CONTRACT fields (ignored, counted).
     pub(crate) unknown_fields: u32,
     /// The first known key that appeared twice, if any.
@@ -193,14 +197,21 @@ impl<'a> RawEvent<'a> {
     #[inline(always)]
     pub(crate) fn val(&self, f: F) -> Lent<'_> {
         let slot = self.slots[f as usize];
-        let (start, end) = (slot.start as usize, slot.end as usize);
         match slot.kind {
             Kind::Absent | Kind::Null => Lent::None,
-            Kind::Str => Lent::Str(self.text.get(start..end).unwrap_or_default()),
-            Kind::Esc => Lent::Str(self.scratch.get(start..end).unwrap_or_default()),
-            Kind::Int => int_value(self.text.get(start..end).unwrap_or_default()),
+            Kind::Str => Lent::Str(slot.text),
+            Kind::Esc => Lent::Str(self.unescaped(f)),
+            Kind::Int => int_value(slot.text),
             other => Lent::Other(other),
         }
+    }
+
+    #[cold]
+    fn unescaped(&self, f: F) -> &str {
+        let (start, end) = self.escaped[f as usize];
+        self.scratch
+            .get(start as usize..end as usize)
+            .unwrap_or_default()
     }
 
     /// Moves the value of `f` out: plain strings borrowed from the line,
@@ -208,20 +219,19 @@ impl<'a> RawEvent<'a> {
     #[cfg(test)]
     pub(crate) fn take(&mut self, f: F) -> Val<'a> {
         let slot = std::mem::take(&mut self.slots[f as usize]);
-        let (start, end) = (slot.start as usize, slot.end as usize);
         match slot.kind {
             Kind::Absent => Val::Absent,
             Kind::Null => Val::Null,
             Kind::True => Val::Bool(true),
             Kind::False => Val::Bool(false),
-            Kind::Int => match int_value(&self.text[start..end]) {
+            Kind::Int => match int_value(slot.text) {
                 Lent::Int(n) => Val::Int(n),
                 Lent::UInt(n) => Val::UInt(n),
                 _ => Val::Float,
             },
             Kind::Float => Val::Float,
-            Kind::Str => Val::Str(Cow::Borrowed(&self.text[start..end])),
-            Kind::Esc => Val::Str(Cow::Owned(self.scratch[start..end].to_owned())),
+            Kind::Str => Val::Str(Cow::Borrowed(slot.text)),
+            Kind::Esc => Val::Str(Cow::Owned(self.unescaped(f).to_owned())),
             Kind::Array => Val::Array,
             Kind::Object => Val::Object,
         }
@@ -356,7 +366,7 @@ impl<'a> Scanner<'a> {
                     if slot.kind != Kind::Absent && ev.repeated.is_none() {
                         ev.repeated = Some(f);
                     }
-                    self.value(&mut ev.scratch, slot)?;
+                    self.value(&mut ev.scratch, &mut ev.escaped[f as usize], slot)?;
                 }
                 None => {
                     self.skip_value(1)?;
@@ -391,10 +401,15 @@ impl<'a> Scanner<'a> {
     /// A value of a known field, at depth 1, recorded in `slot` (written in
     /// place: a slot returned by value is stored and reloaded piecewise).
     #[inline(always)]
-    fn value(&mut self, scratch: &mut String, slot: &mut Slot) -> Result<(), String> {
+    fn value(
+        &mut self,
+        scratch: &mut String,
+        escaped: &mut (u32, u32),
+        slot: &mut Slot<'a>,
+    ) -> Result<(), String> {
         let start = self.i;
         let kind = match self.peek() {
-            Some(b'"') => return self.string_value(scratch, slot),
+            Some(b'"') => return self.string_value(scratch, escaped, slot),
             Some(b'-' | b'0'..=b'9') => match self.number()? {
                 true => Kind::Float,
                 false => Kind::Int,
@@ -407,29 +422,32 @@ impl<'a> Scanner<'a> {
             _ => return Err(self.error("expected a value")),
         };
         slot.kind = kind;
-        slot.start = start as u32;
-        slot.end = self.i as u32;
+        slot.text = self.text.get(start..self.i).unwrap_or_default();
         Ok(())
     }
 
-    /// A string value at `"`: its place in the text, or decoded into `scratch`
-    /// when it has escapes.
+    /// A string value at `"`: its text, or decoded into `scratch` (at
+    /// `escaped`) when it has escapes.
     #[inline(always)]
-    fn string_value(&mut self, scratch: &mut String, slot: &mut Slot) -> Result<(), String> {
+    fn string_value(
+        &mut self,
+        scratch: &mut String,
+        escaped: &mut (u32, u32),
+        slot: &mut Slot<'a>,
+    ) -> Result<(), String> {
         let start = self.i + 1;
         let end = self.scan_plain(start);
         if self.b.get(end) == Some(&b'"') {
             self.i = end + 1;
             slot.kind = Kind::Str;
-            slot.start = start as u32;
-            slot.end = end as u32;
+            slot.text = self.text.get(start..end).unwrap_or_default();
             return Ok(());
         }
         let from = scratch.len();
         scratch.push_str(&self.string()?);
         slot.kind = Kind::Esc;
-        slot.start = from as u32;
-        slot.end = scratch.len() as u32;
+        // `parse` refuses text over 4 GiB, so both fit.
+        *escaped = (from as u32, scratch.len() as u32);
         Ok(())
     }
 
