@@ -317,3 +317,44 @@ proptest! {
         let _ = shape(&text);
     }
 }
+
+#[test]
+fn keys_matched_a_word_at_a_time_agree_with_from_key() {
+    let mut keys: Vec<String> = vec![String::new()];
+    for f in F::ALL {
+        let name = f.name();
+        keys.push(name.to_string());
+        keys.push(format!("{name}x"));
+        keys.push(format!("x{name}"));
+        keys.push(name[..name.len() - 1].to_string());
+        keys.push(name.to_uppercase());
+        let mut near = name.to_string();
+        near.pop();
+        near.push('X');
+        keys.push(near);
+    }
+    keys.extend((1..=20).map(|n| "a".repeat(n)));
+    for key in &keys {
+        // Padded so the word path runs, and unpadded so the scan path does.
+        for pad in ["", "                "] {
+            let line = format!("{{\"{key}\":7{pad}}}");
+            let mut ev = obj(&line);
+            match F::from_key(key) {
+                Some(f) => {
+                    assert_eq!(ev.take(f), Val::UInt(7), "{line}");
+                    assert_eq!(ev.unknown_fields, 0, "{line}");
+                }
+                None => assert_eq!(ev.unknown_fields, 1, "{line}"),
+            }
+            // Escaped spellings of the same key go the slow way and agree.
+            let escaped = key.replace('_', "\\u005f");
+            let line = format!("{{\"{escaped}\":7{pad}}}");
+            let ev = obj(&line);
+            assert_eq!(
+                ev.unknown_fields,
+                u32::from(F::from_key(key).is_none()),
+                "{line}"
+            );
+        }
+    }
+}
