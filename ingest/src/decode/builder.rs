@@ -182,17 +182,82 @@ fn dictionary(keys: &mut Vec<i32>, nulls: &mut Validity, values: StringArray) ->
 }
 
 /// Interns strings to dense `i32` ids in first-seen order: an open-addressing
-/// table of ids over one buffer of the strings, each entry's hash kept so a
-/// probe compares bytes only on a full hash match.
-#[derive(Default)]
+/// table of ids over one buffer of the strings. Each entry keeps its hash and,
+/// for strings of up to 16 bytes (nearly all of them), two words that with the
+/// length identify the string, so a probe compares words, not bytes.
 struct Interner {
+    /// Random per interner: the hash of short strings is seeded with them.
+    seeds: (u64, u64),
     hasher: foldhash::fast::RandomState,
     /// `id + 1` per slot, 0 when empty; a power of two long, at most half full.
     slots: Vec<u32>,
-    /// Per id: its hash, and where its string ends in `bytes`.
-    hashes: Vec<u64>,
+    /// Per id: its key, and where its string ends in `bytes`.
+    keys: Vec<Key>,
     ends: Vec<usize>,
     bytes: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key {
+    hash: u64,
+    len: usize,
+    words: (u64, u64),
+}
+
+/// The eight little-endian bytes of `b` at `at` (which the caller keeps in range).
+#[inline(always)]
+fn word8(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    if let Some(chunk) = b.get(at..at + 8) {
+        w.copy_from_slice(chunk);
+    }
+    u64::from_le_bytes(w)
+}
+
+#[inline(always)]
+fn word4(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 4];
+    if let Some(chunk) = b.get(at..at + 4) {
+        w.copy_from_slice(chunk);
+    }
+    u64::from(u32::from_le_bytes(w))
+}
+
+/// Two words that, with its length, identify a string of up to 16 bytes
+/// (first and last eight, four, or the first, middle and last byte).
+#[inline(always)]
+fn short_words(b: &[u8]) -> (u64, u64) {
+    let n = b.len();
+    if n >= 8 {
+        (word8(b, 0), word8(b, n - 8))
+    } else if n >= 4 {
+        (word4(b, 0) | (word4(b, n - 4) << 32), 0)
+    } else if n > 0 {
+        let (x, y, z) = (b[0], b[n / 2], b[n - 1]);
+        (u64::from(x) | (u64::from(y) << 8) | (u64::from(z) << 16), 0)
+    } else {
+        (0, 0)
+    }
+}
+
+/// The high and low halves of the 128-bit product, folded.
+#[inline(always)]
+fn fold_mul(x: u64, y: u64) -> u64 {
+    let p = u128::from(x) * u128::from(y);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+impl Default for Interner {
+    fn default() -> Self {
+        Self {
+            seeds: (rand::random(), rand::random()),
+            hasher: foldhash::fast::RandomState::default(),
+            slots: Vec::new(),
+            keys: Vec::new(),
+            ends: Vec::new(),
+            bytes: String::new(),
+        }
+    }
 }
 
 impl Interner {
@@ -208,46 +273,72 @@ impl Interner {
         self.bytes.get(start..end)
     }
 
+    /// The key of `s`: words and a seeded hash of them for a short string,
+    /// foldhash of the bytes for a longer one.
+    #[inline(always)]
+    fn key(&self, s: &str) -> Key {
+        let b = s.as_bytes();
+        if b.len() <= 16 {
+            let words = short_words(b);
+            let hash = fold_mul(
+                words.0 ^ self.seeds.0,
+                words.1 ^ self.seeds.1 ^ b.len() as u64,
+            );
+            Key {
+                hash,
+                len: b.len(),
+                words,
+            }
+        } else {
+            Key {
+                hash: self.hasher.hash_one(s),
+                len: b.len(),
+                words: (0, 0),
+            }
+        }
+    }
+
     #[inline]
     fn intern(&mut self, s: &str) -> i32 {
-        let h = self.hasher.hash_one(s);
+        let key = self.key(s);
         let mask = self.slots.len().wrapping_sub(1);
-        let mut at = h as usize & mask;
+        let mut at = key.hash as usize & mask;
         if !self.slots.is_empty() {
             loop {
                 let id = self.slots[at] as usize;
                 if id == 0 {
                     break;
                 }
-                if self.hashes[id - 1] == h && self.get(id as i32 - 1) == Some(s) {
-                    return id as i32 - 1;
+                let id = id - 1;
+                if self.keys[id] == key && (key.len <= 16 || self.get(id as i32) == Some(s)) {
+                    return id as i32;
                 }
                 at = (at + 1) & mask;
             }
         }
-        self.insert(s, h)
+        self.insert(s, key)
     }
 
     #[cold]
-    fn insert(&mut self, s: &str, h: u64) -> i32 {
-        let id = self.hashes.len();
+    fn insert(&mut self, s: &str, key: Key) -> i32 {
+        let id = self.keys.len();
         self.bytes.push_str(s);
-        self.hashes.push(h);
+        self.keys.push(key);
         self.ends.push(self.bytes.len());
         if (id + 1) * 2 > self.slots.len() {
             self.rehash();
         } else {
-            self.place(id, h);
+            self.place(id, key.hash);
         }
         id as i32
     }
 
     /// Grows the table and places every id again.
     fn rehash(&mut self) {
-        let size = (self.hashes.len() * 4).next_power_of_two().max(16);
+        let size = (self.keys.len() * 4).next_power_of_two().max(16);
         self.slots = vec![0; size];
-        for id in 0..self.hashes.len() {
-            self.place(id, self.hashes[id]);
+        for id in 0..self.keys.len() {
+            self.place(id, self.keys[id].hash);
         }
     }
 
@@ -268,7 +359,7 @@ impl Interner {
             start = end;
         }
         self.slots.clear();
-        self.hashes.clear();
+        self.keys.clear();
         self.ends.clear();
         self.bytes.clear();
     }
@@ -530,6 +621,30 @@ mod tests {
         assert_eq!(values.value(7), "w7");
         assert_eq!(values.value(1000), "");
         assert_eq!(i.intern("w5"), 0);
+    }
+
+    #[test]
+    fn interner_tells_apart_strings_that_share_their_ends() {
+        // Short strings are compared by their first and last bytes and length:
+        // every string of up to 16 bytes over a small alphabet gets its own id.
+        let mut i = Interner::default();
+        let mut all = Vec::new();
+        for len in 0..=17 {
+            for seed in 0..40u32 {
+                let s: String = (0..len)
+                    .map(|k| char::from(b'a' + ((seed >> (k % 5)) as u8 + k as u8) % 3))
+                    .collect();
+                all.push(s);
+            }
+        }
+        all.extend(["é", "éa", "aé", "\u{0}", "\u{0}\u{0}", "a\u{0}"].map(String::from));
+        let mut ids = std::collections::HashMap::new();
+        for s in &all {
+            let id = i.intern(s);
+            let expected = *ids.entry(s.clone()).or_insert(id);
+            assert_eq!(id, expected, "{s:?}");
+            assert_eq!(i.get(id), Some(s.as_str()));
+        }
     }
 
     #[test]
