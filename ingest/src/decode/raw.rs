@@ -285,7 +285,10 @@ impl<'a> RawEvent<'a> {
     /// The value of `f`, its text lent from the line or the scratch buffer.
     #[inline(always)]
     pub(crate) fn val(&self, f: F) -> Lent<'_> {
-        let slot = self.slots[f as usize];
+        // By reference, field by field: copying the whole slot would load its
+        // byte-wide kind within a wider word, which stalls on the byte store
+        // the scanner just made (no store-to-load forwarding).
+        let slot = &self.slots[f as usize];
         match slot.kind {
             Kind::Absent | Kind::Null => Lent::None,
             Kind::Str => Lent::Str(slot.text),
