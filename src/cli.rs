@@ -1,5 +1,6 @@
 //! Command-line interface: one module per subcommand under `cli/`.
 
+mod ingest;
 mod simulate;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -21,6 +22,40 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Produce realistic order-attempt events (with incidents) to Kafka or NDJSON.
     Simulate(simulate::SimulateArgs),
+    /// Consume the order-attempt topic into Parquet, exactly once (one group member).
+    Ingest(ingest::IngestArgs),
+}
+
+/// Where Kafka is (CONTRACT section 2).
+#[derive(Debug, Args)]
+pub(crate) struct KafkaArgs {
+    /// Kafka bootstrap servers, comma-separated host:port.
+    #[arg(long, env = "ORDERPULSE_BROKERS", default_value = "127.0.0.1:9092")]
+    pub(crate) brokers: String,
+
+    /// Topic of order-attempt events.
+    #[arg(long, env = "ORDERPULSE_TOPIC", default_value = "order-attempts")]
+    pub(crate) topic: String,
+
+    /// Extra librdkafka setting KEY=VALUE (SASL, TLS, compression...),
+    /// repeatable. In the environment variable, separate several with ';'.
+    #[arg(
+        long = "kafka-option",
+        env = "ORDERPULSE_KAFKA_OPTIONS",
+        value_name = "KEY=VALUE",
+        value_parser = parse_kafka_option,
+        value_delimiter = ';'
+    )]
+    pub(crate) kafka_options: Vec<(String, String)>,
+}
+
+pub(crate) fn parse_kafka_option(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!(
+            "`{s}`: expected KEY=VALUE, e.g. compression.type=lz4"
+        )),
+    }
 }
 
 /// Logging options shared by every command.
@@ -66,6 +101,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         spawn_signal_handler(shutdown.clone());
         match cli.command {
             Command::Simulate(args) => simulate::run(args, shutdown).await,
+            Command::Ingest(args) => ingest::run(args, shutdown).await,
         }
     })
 }

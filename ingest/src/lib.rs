@@ -5,12 +5,15 @@
 //! - [`decode`]: one Kafka message value → accepted rows appended to Arrow
 //!   column builders, plus rejected records with a reason code
 //!   (CONTRACT section 1). The hot path.
+//! - [`consume`]: the ingest worker: a consumer-group member that positions
+//!   partitions from the stored files, decodes, flushes and commits.
 //! - [`sink`]: Parquet files written whole and named by the Kafka offsets
 //!   they cover; [`sink::scan`] reads progress back from the names.
 //! - [`simulate`]: believable order-attempt traffic with incidents, to a file
 //!   or to Kafka, with its ground truth.
 //! - [`error`]: the crate's error type.
 
+pub mod consume;
 pub mod decode;
 pub mod error;
 pub mod simulate;

@@ -14,6 +14,8 @@ use ingest::simulate::{
 };
 use tokio_util::sync::CancellationToken;
 
+use super::KafkaArgs;
+
 const AFTER_HELP: &str = "\
 SCENARIOS (--scenario, repeatable or comma-separated; they combine):
   NAME[:KEY=VALUE,...]. Incidents take at= (start: 10m, 2h or 40% of the run;
@@ -144,29 +146,6 @@ pub(crate) struct SimulateArgs {
     flush_timeout: Duration,
 }
 
-/// Where Kafka is (CONTRACT section 2).
-#[derive(Debug, Args)]
-pub(crate) struct KafkaArgs {
-    /// Kafka bootstrap servers, comma-separated host:port.
-    #[arg(long, env = "ORDERPULSE_BROKERS", default_value = "127.0.0.1:9092")]
-    brokers: String,
-
-    /// Topic of order-attempt events.
-    #[arg(long, env = "ORDERPULSE_TOPIC", default_value = "order-attempts")]
-    topic: String,
-
-    /// Extra librdkafka setting KEY=VALUE (SASL, TLS, compression...),
-    /// repeatable. In the environment variable, separate several with ';'.
-    #[arg(
-        long = "kafka-option",
-        env = "ORDERPULSE_KAFKA_OPTIONS",
-        value_name = "KEY=VALUE",
-        value_parser = parse_kafka_option,
-        value_delimiter = ';'
-    )]
-    kafka_options: Vec<(String, String)>,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Pace {
     Realtime,
@@ -238,15 +217,6 @@ fn parse_tz_offset(s: &str) -> Result<i32, String> {
         return Err(bad());
     }
     Ok(sign * (h * 60 + m))
-}
-
-fn parse_kafka_option(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
-        _ => Err(format!(
-            "`{s}`: expected KEY=VALUE, e.g. compression.type=lz4"
-        )),
-    }
 }
 
 /// Where the records go.

@@ -6,9 +6,11 @@
 //!   broker process per test).
 //! - `broker`: the broker harness's own test: produce and consume through it.
 //! - `simulate`: `orderpulse simulate` to a file and to a real broker.
+//! - `ingest`: `orderpulse ingest` into Parquet, exactly once, across restarts.
 //! - `decode_simulated`: the decoder against the simulator's ground truth.
 
 mod broker;
 mod decode_simulated;
+mod ingest;
 mod simulate;
 mod support;

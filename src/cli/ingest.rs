@@ -1,0 +1,93 @@
+//! `orderpulse ingest`: consume the order-attempt topic into Parquet, exactly
+//! once, as one member of a consumer group (run several to scale out).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use ingest::consume::{self, IngestConfig};
+use ingest::decode::UserKeyHasher;
+use tokio_util::sync::CancellationToken;
+
+use super::KafkaArgs;
+
+#[derive(Debug, Args)]
+pub(crate) struct IngestArgs {
+    #[command(flatten)]
+    kafka: KafkaArgs,
+
+    /// Consumer group; ingest processes in one group share the partitions.
+    #[arg(long, env = "ORDERPULSE_GROUP", default_value = "orderpulse")]
+    group: String,
+
+    /// A stable name for this worker (static group membership): a restarted
+    /// worker with the same name takes its partitions back at once instead of
+    /// waiting for its old session to time out. Unique per running worker.
+    #[arg(long, env = "ORDERPULSE_INSTANCE_ID")]
+    instance_id: Option<String>,
+
+    /// Where Parquet files go: <data-dir>/order_attempts and <data-dir>/rejected_events.
+    #[arg(long, env = "ORDERPULSE_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+
+    /// Secret for hashing user ids into user_key (HMAC-SHA256), at least 16
+    /// bytes. Prefer the environment variable to the flag.
+    #[arg(long, env = "ORDERPULSE_USER_KEY_SECRET", hide_env_values = true)]
+    user_key_secret: Option<String>,
+
+    /// Flush a partition to Parquet after this many records.
+    #[arg(long, env = "ORDERPULSE_FLUSH_RECORDS", default_value_t = 200_000,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    flush_records: u64,
+
+    /// Flush a partition whose oldest unflushed record is this old (e.g. 30s, 2m).
+    #[arg(long, env = "ORDERPULSE_FLUSH_INTERVAL", default_value = "30s",
+          value_parser = parse_interval)]
+    flush_interval: Duration,
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("`{s}`: {e}"))?;
+    if d.is_zero() || d > Duration::from_secs(3600) {
+        return Err(format!("`{s}`: expected between 1ms and 1h"));
+    }
+    Ok(d)
+}
+
+pub(crate) async fn run(args: IngestArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let users = UserKeyHasher::from_config(args.user_key_secret.as_deref(), false)?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
+    let mut config =
+        IngestConfig::new(&args.kafka.brokers, &args.kafka.topic, args.data_dir, users);
+    config.group = args.group;
+    if let Some(id) = args.instance_id {
+        config
+            .kafka_options
+            .push(("group.instance.id".to_string(), id));
+    }
+    config.kafka_options.extend(args.kafka.kafka_options);
+    config.flush_records = args.flush_records as usize;
+    config.flush_interval = args.flush_interval;
+    tracing::info!(
+        brokers = %config.brokers,
+        topic = %config.topic,
+        group = %config.group,
+        data_dir = %config.data_dir.display(),
+        "ingesting"
+    );
+    let report = tokio::task::spawn_blocking(move || consume::run(config, &shutdown))
+        .await
+        .context("the ingest worker panicked")??;
+    let s = &report.stats;
+    eprintln!(
+        "ingested {} records in {} flushes: {} accepted, {} rejected, {} duplicates",
+        report.records,
+        report.flushes,
+        s.accepted,
+        s.rejected_total(),
+        s.duplicates
+    );
+    Ok(())
+}

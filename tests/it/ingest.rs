@@ -1,0 +1,387 @@
+//! `orderpulse ingest` against a real broker: every Kafka record becomes
+//! exactly one stored row (or one row per event of an NDJSON message), read
+//! back from the Parquet files with the plain parquet crate, across restarts.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use arrow::array::AsArray;
+use arrow::datatypes::{Int32Type, Int64Type};
+use ingest::decode::{Decoder, DecoderConfig, Source, UserKeyHasher};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rdkafka::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use crate::support::TansuBroker;
+
+const SECRET: &str = "ingest-test-secret-0123456789";
+const TOPIC: &str = "order-attempts";
+
+/// (partition, offset) → rows it must produce.
+type Ledger = BTreeMap<(i32, i64), u32>;
+
+fn simulate(broker: &TansuBroker, extra: &[&str]) -> u64 {
+    let out = Command::new(env!("CARGO_BIN_EXE_orderpulse"))
+        .args([
+            "simulate",
+            "--brokers",
+            &broker.bootstrap(),
+            "--topic",
+            TOPIC,
+            "--seed",
+            "9",
+            "--scenario",
+            "malformed:share=0.03,oversized=2",
+        ])
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run simulate");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let at = err.find(" acknowledged").expect("summary");
+    err[..at]
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("acknowledged count")
+}
+
+/// Reads the whole topic back and decodes every record independently.
+fn expected(broker: &TansuBroker, records: u64) -> Ledger {
+    let consumer: BaseConsumer = broker
+        .client_config()
+        .set("group.id", "ingest-test-reader")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[TOPIC]).expect("subscribe");
+    let users = UserKeyHasher::new(SECRET.as_bytes()).unwrap();
+    let mut decoder = Decoder::new(DecoderConfig {
+        user_keys: users,
+        dedup_window: 0,
+    });
+    let mut ledger = Ledger::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while (ledger.len() as u64) < records && Instant::now() < deadline {
+        let Some(msg) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let msg = msg.expect("consume");
+        let src = Source {
+            topic: TOPIC,
+            partition: msg.partition(),
+            offset: msg.offset(),
+            now_ms: now_ms(),
+        };
+        let out = decoder.decode(msg.payload().unwrap_or_default(), &src);
+        ledger.insert((msg.partition(), msg.offset()), out.accepted + out.rejected);
+        if decoder.pending_rows() > 50_000 {
+            decoder.finish_batch().unwrap();
+            decoder.take_rejected();
+        }
+    }
+    assert_eq!(
+        ledger.len() as u64,
+        records,
+        "read back every produced record"
+    );
+    ledger
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(parquet_files(&p));
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Rows per (partition, offset) in every stored file of both tables.
+fn stored(data_dir: &Path) -> Ledger {
+    let mut ledger = Ledger::new();
+    for path in parquet_files(data_dir) {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let schema = batch.schema();
+            let p = batch
+                .column(schema.index_of("kafka_partition").unwrap())
+                .as_primitive::<Int32Type>();
+            let o = batch
+                .column(schema.index_of("kafka_offset").unwrap())
+                .as_primitive::<Int64Type>();
+            for (p, o) in p.values().iter().zip(o.values()) {
+                *ledger.entry((*p, *o)).or_default() += 1;
+            }
+        }
+    }
+    ledger
+}
+
+fn stored_rows(data_dir: &Path) -> u64 {
+    parquet_files(data_dir)
+        .iter()
+        .map(|p| {
+            parquet::file::reader::SerializedFileReader::new(File::open(p).unwrap())
+                .map(|r| {
+                    use parquet::file::reader::FileReader;
+                    r.metadata().file_metadata().num_rows() as u64
+                })
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+fn start_ingest(broker: &TansuBroker, data_dir: &Path) -> Child {
+    start_ingest_with(broker, data_dir, &[])
+}
+
+/// Starts `orderpulse ingest`; its stderr goes to a new log file under
+/// `data_dir/logs` (see [`log_of`]).
+fn start_ingest_with(broker: &TansuBroker, data_dir: &Path, extra: &[&str]) -> Child {
+    let logs = data_dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let n = std::fs::read_dir(&logs).unwrap().count();
+    let stderr = File::create(logs.join(format!("ingest-{n:03}.log"))).expect("log file");
+    Command::new(env!("CARGO_BIN_EXE_orderpulse"))
+        .args([
+            "ingest",
+            "--brokers",
+            &broker.bootstrap(),
+            "--topic",
+            TOPIC,
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--flush-records",
+            "20000",
+            "--flush-interval",
+            "1s",
+        ])
+        .args(extra)
+        .env("ORDERPULSE_USER_KEY_SECRET", SECRET)
+        .env("ORDERPULSE_LOG", "info,ingest=debug")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("start ingest")
+}
+
+/// The log of the latest ingest started on `data_dir`.
+fn log_of(data_dir: &Path) -> String {
+    let logs = data_dir.join("logs");
+    let n = std::fs::read_dir(&logs).map_or(0, Iterator::count);
+    std::fs::read_to_string(logs.join(format!("ingest-{:03}.log", n.saturating_sub(1))))
+        .unwrap_or_default()
+}
+
+fn stop(mut child: Child, data_dir: &Path) -> String {
+    let pid = child.id().to_string();
+    let started = Instant::now();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "ingest did not stop within 15 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let err = log_of(data_dir);
+    assert!(status.success(), "{err}");
+    err
+}
+
+fn wait_for_rows(data_dir: &Path, rows: u64, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let got = stored_rows(data_dir);
+        if got >= rows {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stored {got} of {rows} rows; ingest log:\n{}",
+            log_of(data_dir)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[track_caller]
+fn assert_exactly_once(data_dir: &Path, expected: &Ledger) {
+    let got = stored(data_dir);
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|(k, v)| got.get(k) != Some(v))
+        .take(5)
+        .collect();
+    let extra: Vec<_> = got
+        .keys()
+        .filter(|k| !expected.contains_key(k))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing/wrong {missing:?}, unexpected {extra:?}"
+    );
+    let ledger = ingest::sink::scan(data_dir, TOPIC).unwrap();
+    assert!(ledger.incomplete.is_empty(), "{:?}", ledger.incomplete);
+    assert!(ledger.overlaps.is_empty(), "{:?}", ledger.overlaps);
+    assert!(ledger.gaps.is_empty(), "{:?}", ledger.gaps);
+}
+
+#[test]
+fn every_record_is_stored_exactly_once() {
+    let broker = TansuBroker::start();
+    broker.create_topic(TOPIC, 3);
+    let sent = simulate(
+        &broker,
+        &[
+            "--start",
+            "2026-11-01T10:00:00+08:00",
+            "--duration",
+            "30m",
+            "--rate",
+            "100",
+        ],
+    );
+    assert!(sent >= 200_000, "{sent} records");
+    let expected = expected(&broker, sent);
+    let rows: u64 = expected.values().map(|&n| u64::from(n)).sum();
+
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = start_ingest(&broker, dir.path());
+    wait_for_rows(dir.path(), rows, Duration::from_secs(240));
+    let summary = stop(ingest, dir.path());
+    assert!(summary.contains("ingested"), "{summary}");
+    assert_exactly_once(dir.path(), &expected);
+
+    // Restarted, it resumes after what it stored: nothing is read twice.
+    let again = start_ingest(&broker, dir.path());
+    std::thread::sleep(Duration::from_secs(5));
+    let summary = stop(again, dir.path());
+    assert!(summary.contains("ingested 0 records"), "{summary}");
+    assert_exactly_once(dir.path(), &expected);
+}
+
+/// Waits until the latest ingest log on `data_dir` contains `needle`.
+fn wait_for_log(data_dir: &Path, needle: &str, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if log_of(data_dir).contains(needle) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A killed member's place in the group is taken over at once by its
+/// restart (static membership), instead of after its session times out.
+const STATIC: &[&str] = &["--instance-id", "ingest-under-test"];
+
+#[test]
+fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
+    let broker = TansuBroker::start();
+    broker.create_topic(TOPIC, 3);
+    let dir = tempfile::tempdir().unwrap();
+
+    // A producer running in real time while ingest is killed again and again.
+    let producer = {
+        let bootstrap = broker.bootstrap();
+        std::thread::spawn(move || {
+            let out = Command::new(env!("CARGO_BIN_EXE_orderpulse"))
+                .args([
+                    "simulate",
+                    "--brokers",
+                    &bootstrap,
+                    "--topic",
+                    TOPIC,
+                    "--seed",
+                    "4",
+                ])
+                .args([
+                    "--rate",
+                    "4000",
+                    "--duration",
+                    "15s",
+                    "--flat",
+                    "--pace",
+                    "realtime",
+                ])
+                .args(["--scenario", "malformed:share=0.03,oversized=0"])
+                .env("NO_COLOR", "1")
+                .output()
+                .expect("run simulate");
+            let err = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(out.status.success(), "{err}");
+            let at = err.find(" acknowledged").expect("summary");
+            err[..at]
+                .rsplit(' ')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .expect("count")
+        })
+    };
+    let mut seed = now_ms() as u64 | 1;
+    eprintln!("kill schedule seed {seed}");
+    let mut kills = 0;
+    let mut flushes_seen = 0;
+    while kills < 10 {
+        let mut child = start_ingest_with(&broker, dir.path(), STATIC);
+        // Kill it at a random moment after it holds partitions (a kill before
+        // that tests nothing): while it decodes, writes or renames.
+        let assigned = wait_for_log(
+            dir.path(),
+            "ingest::consume: assigned",
+            Duration::from_secs(60),
+        );
+        assert!(assigned, "never assigned:\n{}", log_of(dir.path()));
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        std::thread::sleep(Duration::from_millis((seed >> 33) % 2500));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        flushes_seen += log_of(dir.path()).matches("flushed").count();
+        kills += 1;
+    }
+    assert!(
+        flushes_seen > 0,
+        "no killed worker ever flushed: the kills tested nothing"
+    );
+    let sent = producer.join().expect("producer");
+    assert!(sent > 20_000, "{sent}");
+    let expected = expected(&broker, sent);
+    let rows: u64 = expected.values().map(|&n| u64::from(n)).sum();
+    let last = start_ingest_with(&broker, dir.path(), STATIC);
+    wait_for_rows(dir.path(), rows, Duration::from_secs(60));
+    stop(last, dir.path());
+    assert_exactly_once(dir.path(), &expected);
+}
