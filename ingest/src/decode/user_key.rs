@@ -4,14 +4,14 @@
 //! someone who has the data but not the secret, so ingest refuses to start
 //! without one, except in demo mode, which uses a fixed, public demo key.
 //!
-//! HMAC (RFC 2104) is computed here on SHA-256's block-level core: the states
-//! after the inner and outer key blocks are computed once, so a short id costs
-//! two compressions and little else. The tests check it against the `hmac`
+//! HMAC (RFC 2104) is computed here on SHA-256's compression function
+//! (`sha2::compress256`): the states after the inner and outer key blocks are
+//! computed once, and the padding is written by hand, so a short id costs two
+//! compressions and little else. The tests check it against the `hmac`
 //! crate.
 
-use sha2::digest::core_api::{Block, Buffer, UpdateCore, VariableOutputCore};
-use sha2::digest::{Digest, Output};
-use sha2::{Sha256, Sha256VarCore};
+use sha2::digest::generic_array::GenericArray;
+use sha2::{Digest, Sha256};
 
 use crate::{Error, Result};
 
@@ -22,38 +22,71 @@ pub const DEMO_USER_KEY_SECRET: &str = "orderpulse-demo-user-key-NOT-SECRET";
 /// Shortest secret accepted (bytes).
 pub const MIN_SECRET_BYTES: usize = 16;
 
+/// SHA-256's chaining state: eight words.
+type State = [u32; 8];
+
 /// A keyed hasher of user ids. Cheap to clone; the key schedule is done once.
 #[derive(Clone)]
 pub struct UserKeyHasher {
     /// SHA-256 after the key block XOR ipad, and after the key block XOR opad.
-    inner: Sha256VarCore,
-    outer: Sha256VarCore,
+    inner: State,
+    outer: State,
 }
 
 const BLOCK: usize = 64;
 
+/// SHA-256's initial state (FIPS 180-4, 5.3.3).
+const H0: State = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+/// Compresses one 64-byte block into `state`.
+#[inline(always)]
+fn compress(state: &mut State, block: &[u8; BLOCK]) {
+    sha2::compress256(state, std::slice::from_ref(GenericArray::from_slice(block)));
+}
+
 /// SHA-256 after one block: `key` (at most a block, zero-padded) XOR `pad`.
-fn key_state(key: &[u8], pad: u8) -> Result<Sha256VarCore> {
-    let mut block = Block::<Sha256VarCore>::default();
-    block.fill(pad);
+fn key_state(key: &[u8], pad: u8) -> State {
+    let mut block = [pad; BLOCK];
     for (b, k) in block.iter_mut().zip(key) {
         *b ^= k;
     }
-    let mut core =
-        Sha256VarCore::new(32).map_err(|e| Error::UserKeySecret(format!("SHA-256: {e}")))?;
-    core.update_blocks(std::slice::from_ref(&block));
-    Ok(core)
+    let mut state = H0;
+    compress(&mut state, &block);
+    state
 }
 
-/// Finishes a SHA-256 that has absorbed whole blocks so far with `msg`.
+/// Finishes a SHA-256 that has absorbed one whole block (the key block) with
+/// `msg`: its remaining blocks, then the padding and the bit length.
 #[inline]
-fn finish_sha256(state: &Sha256VarCore, msg: &[u8]) -> Output<Sha256VarCore> {
-    let mut core = state.clone();
-    let mut buffer = Buffer::<Sha256VarCore>::default();
-    buffer.digest_blocks(msg, |blocks| core.update_blocks(blocks));
-    let mut out = Output::<Sha256VarCore>::default();
-    core.finalize_variable_core(&mut buffer, &mut out);
-    out
+fn finish_sha256(state: &State, msg: &[u8]) -> State {
+    let mut state = *state;
+    let mut chunks = msg.chunks_exact(BLOCK);
+    for chunk in &mut chunks {
+        let mut block = [0u8; BLOCK];
+        block.copy_from_slice(chunk);
+        compress(&mut state, &block);
+    }
+    let rest = chunks.remainder();
+    let bits = ((BLOCK + msg.len()) as u64).wrapping_mul(8);
+    let mut block = [0u8; BLOCK];
+    block[..rest.len()].copy_from_slice(rest);
+    block[rest.len()] = 0x80;
+    if rest.len() + 1 > BLOCK - 8 {
+        compress(&mut state, &block);
+        block = [0u8; BLOCK];
+    }
+    block[BLOCK - 8..].copy_from_slice(&bits.to_be_bytes());
+    compress(&mut state, &block);
+    state
 }
 
 /// Writes the 8 lowercase hex digits of `w` (big-endian) to `out`.
@@ -95,8 +128,8 @@ impl UserKeyHasher {
             secret
         };
         Ok(Self {
-            inner: key_state(key, 0x36)?,
-            outer: key_state(key, 0x5c)?,
+            inner: key_state(key, 0x36),
+            outer: key_state(key, 0x5c),
         })
     }
 
@@ -117,9 +150,13 @@ impl UserKeyHasher {
     /// The 64 lowercase hex characters of HMAC-SHA256(secret, user_id).
     pub fn hash_hex<'b>(&self, user_id: &str, out: &'b mut [u8; 64]) -> &'b str {
         let inner = finish_sha256(&self.inner, user_id.as_bytes());
-        let digest = finish_sha256(&self.outer, &inner);
-        for (o, w) in out.chunks_exact_mut(8).zip(digest.chunks_exact(4)) {
-            hex_word(u32::from_be_bytes([w[0], w[1], w[2], w[3]]), o);
+        let mut inner_bytes = [0u8; 32];
+        for (o, w) in inner_bytes.chunks_exact_mut(4).zip(inner) {
+            o.copy_from_slice(&w.to_be_bytes());
+        }
+        let digest = finish_sha256(&self.outer, &inner_bytes);
+        for (o, w) in out.chunks_exact_mut(8).zip(digest) {
+            hex_word(w, o);
         }
         std::str::from_utf8(out).unwrap_or("")
     }
