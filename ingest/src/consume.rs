@@ -514,14 +514,16 @@ mod tests {
         let mut r = Some(Resume::new(target));
         offsets
             .iter()
-            .map(|&o| match r.as_mut().map_or(Verdict::Take, |r| r.judge(o)) {
-                Verdict::Take => {
-                    r = None;
-                    "take".to_string()
-                }
-                Verdict::Drop => "drop".to_string(),
-                Verdict::SeekBack(to) => format!("seek {to}"),
-            })
+            .map(
+                |&o| match r.as_mut().map_or(Verdict::Take, |r| r.judge(o)) {
+                    Verdict::Take => {
+                        r = None;
+                        "take".to_string()
+                    }
+                    Verdict::Drop => "drop".to_string(),
+                    Verdict::SeekBack(to) => format!("seek {to}"),
+                },
+            )
             .collect()
     }
 

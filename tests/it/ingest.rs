@@ -199,6 +199,9 @@ fn log_of(data_dir: &Path) -> String {
 }
 
 fn stop(mut child: Child, data_dir: &Path) -> String {
+    // A SIGTERM before the signal handler is installed would kill it
+    // outright: wait until it says it is running.
+    wait_for_log(data_dir, "ingesting", Duration::from_secs(10));
     let pid = child.id().to_string();
     let started = Instant::now();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
@@ -328,9 +331,9 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
                 ])
                 .args([
                     "--rate",
-                    "4000",
+                    "1000",
                     "--duration",
-                    "15s",
+                    "75s",
                     "--flat",
                     "--pace",
                     "realtime",
@@ -366,7 +369,13 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        std::thread::sleep(Duration::from_millis((seed >> 33) % 2500));
+        if kills % 2 == 1 {
+            // Around a flush: after one, when the next may be under way.
+            wait_for_log(dir.path(), "flushed", Duration::from_secs(20));
+            std::thread::sleep(Duration::from_millis((seed >> 33) % 1200));
+        } else {
+            std::thread::sleep(Duration::from_millis((seed >> 33) % 3000));
+        }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         flushes_seen += log_of(dir.path()).matches("flushed").count();
