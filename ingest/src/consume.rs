@@ -403,6 +403,15 @@ fn position(worker: &mut Worker, tpl: &mut TopicPartitionList) -> Result<()> {
             })?;
         }
     }
+    for (path, file) in &ledger.temp {
+        if assigned.contains(&file.range.partition) {
+            tracing::debug!(path = %path.display(), "removing a temp file a dead writer left");
+            std::fs::remove_file(path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+    }
     for (partition, overlap) in ledger.overlaps.iter().map(|o| (o.0.partition, o)) {
         if assigned.contains(&partition) {
             tracing::warn!(

@@ -25,6 +25,9 @@ pub struct Ledger {
     pub overlaps: Vec<(FlushRange, FlushRange)>,
     /// Offsets between two complete flushes that no flush covers.
     pub gaps: Vec<FlushRange>,
+    /// Temp files (`.{name}.tmp`) a writer left when it died mid-write, with
+    /// the flush file they were to become.
+    pub temp: Vec<(PathBuf, FlushFile)>,
 }
 
 impl Ledger {
@@ -42,11 +45,22 @@ pub fn scan(data_dir: &Path, topic: &str) -> Result<Ledger> {
     // range → (file count, indices present, paths)
     type Seen = (u32, BTreeSet<u32>, Vec<PathBuf>);
     let mut seen: BTreeMap<FlushRange, Seen> = BTreeMap::new();
+    let mut ledger_temp = Vec::new();
     for table in [ATTEMPTS_DIR, REJECTED_DIR] {
         for path in files_under(&data_dir.join(table))? {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
+            let temp = name
+                .strip_prefix('.')
+                .and_then(|n| n.strip_suffix(".tmp"))
+                .and_then(FlushFile::parse);
+            if let Some(file) = temp {
+                if file.range.topic == topic {
+                    ledger_temp.push((path.clone(), file));
+                }
+                continue;
+            }
             let Some(file) = FlushFile::parse(name) else {
                 continue;
             };
@@ -61,7 +75,10 @@ pub fn scan(data_dir: &Path, topic: &str) -> Result<Ledger> {
             entry.2.push(path);
         }
     }
-    let mut ledger = Ledger::default();
+    let mut ledger = Ledger {
+        temp: ledger_temp,
+        ..Ledger::default()
+    };
     for (range, (count, present, paths)) in seen {
         if present.len() as u32 == count {
             ledger

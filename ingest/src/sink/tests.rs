@@ -176,6 +176,16 @@ fn the_ledger_resumes_after_the_highest_complete_flush_and_finds_crash_leftovers
     let mut expect = vec![second.files[0].clone(), second.files[2].clone()];
     expect.sort();
     assert_eq!(leftover, expect);
+    // A writer that died mid-write left a temp file: reported, not counted.
+    let tmp = second.files[0].with_file_name(format!(
+        ".{}.tmp",
+        second.files[0].file_name().unwrap().to_str().unwrap()
+    ));
+    std::fs::write(&tmp, b"half a file").unwrap();
+    let ledger = scan(dir.path(), TOPIC).unwrap();
+    assert_eq!(ledger.temp.len(), 1);
+    assert_eq!(ledger.temp[0].0, tmp);
+    assert_eq!(ledger.next_offset(1), Some(1203));
     // Other topics and partitions are separate.
     assert_eq!(ledger.next_offset(0), None);
     assert_eq!(scan(dir.path(), "other").unwrap(), Ledger::default());
