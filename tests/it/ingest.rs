@@ -394,3 +394,34 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     stop(last, dir.path());
     assert_exactly_once(dir.path(), &expected);
 }
+
+#[test]
+fn ingest_refuses_to_start_without_a_secret_or_with_bad_flags() {
+    let run = |args: &[&str], secret: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orderpulse"));
+        cmd.arg("ingest").args(args).env("NO_COLOR", "1");
+        cmd.env_remove("ORDERPULSE_USER_KEY_SECRET");
+        if let Some(s) = secret {
+            cmd.env("ORDERPULSE_USER_KEY_SECRET", s);
+        }
+        let out = cmd.output().expect("run ingest");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = run(&["--brokers", "127.0.0.1:1"], None);
+    assert!(!ok && err.contains("ORDERPULSE_USER_KEY_SECRET"), "{err}");
+    let (ok, err) = run(&["--brokers", "127.0.0.1:1"], Some("short"));
+    assert!(!ok && err.contains("at least 16 bytes"), "{err}");
+    for (args, says) in [
+        (&["--flush-interval", "0s"][..], "flush-interval"),
+        (&["--flush-interval", "soon"][..], "flush-interval"),
+        (&["--flush-records", "0"][..], "flush-records"),
+        (&["--kafka-option", "novalue"][..], "KEY=VALUE"),
+    ] {
+        let (ok, err) = run(args, Some(SECRET));
+        assert!(!ok && err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
