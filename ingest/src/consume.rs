@@ -29,6 +29,7 @@ use rdkafka::types::RDKafkaRespErr;
 use tokio_util::sync::CancellationToken;
 
 use crate::decode::{DecodeStats, Decoder, DecoderConfig, Source, UserKeyHasher, rejected_batch};
+use crate::dlq::DeadLetters;
 use crate::sink::{FlushRange, ParquetSink, SinkOptions, scan};
 use crate::{Error, Result};
 
@@ -49,6 +50,8 @@ pub struct IngestConfig {
     /// Recent event ids remembered per partition for duplicate detection.
     pub dedup_window: usize,
     pub sink: SinkOptions,
+    /// Dead-letter topic for rejected records; `None` disables it.
+    pub dlq_topic: Option<String>,
 }
 
 impl IngestConfig {
@@ -65,6 +68,7 @@ impl IngestConfig {
             flush_interval: Duration::from_secs(30),
             dedup_window: 250_000,
             sink: SinkOptions::default(),
+            dlq_topic: Some(format!("{topic}.dlq")),
         }
     }
 }
@@ -74,6 +78,9 @@ impl IngestConfig {
 pub struct IngestReport {
     pub records: u64,
     pub flushes: u64,
+    /// Rejected records acknowledged by the dead-letter topic, and not.
+    pub dead_letters: u64,
+    pub dead_letters_failed: u64,
     pub stats: DecodeStats,
 }
 
@@ -140,6 +147,7 @@ struct Pending {
 struct Worker {
     config: IngestConfig,
     sink: ParquetSink,
+    dlq: Option<DeadLetters>,
     /// Decoders of assigned partitions, kept across flushes (their duplicate
     /// windows outlive a batch).
     decoders: BTreeMap<i32, Decoder>,
@@ -267,7 +275,15 @@ impl Worker {
         };
         let result = (|| -> Result<()> {
             let batch = p.decoder.finish_batch()?;
-            let rejected = rejected_batch(&p.decoder.take_rejected())?;
+            let rejected = p.decoder.take_rejected();
+            if let Some(dlq) = &self.dlq
+                && !rejected.is_empty()
+            {
+                let lost = dlq.send(&rejected);
+                self.report.dead_letters += rejected.len() as u64 - lost;
+                self.report.dead_letters_failed += lost;
+            }
+            let rejected = rejected_batch(&rejected)?;
             let range = FlushRange {
                 topic: self.config.topic.clone(),
                 partition,
@@ -460,9 +476,16 @@ pub fn run(config: IngestConfig, shutdown: &CancellationToken) -> Result<IngestR
         client.set(k, v);
     }
     let topic = config.topic.clone();
+    let dlq = match config.dlq_topic.as_deref() {
+        Some(t) if !t.is_empty() => {
+            Some(DeadLetters::new(&config.brokers, t, &config.kafka_options)?)
+        }
+        _ => None,
+    };
     let context = IngestContext {
         worker: Mutex::new(Worker {
             sink: ParquetSink::new(&config.data_dir, config.sink.clone()),
+            dlq,
             config,
             decoders: BTreeMap::new(),
             resuming: BTreeMap::new(),

@@ -7,6 +7,7 @@
 //!   (CONTRACT section 1). The hot path.
 //! - [`consume`]: the ingest worker: a consumer-group member that positions
 //!   partitions from the stored files, decodes, flushes and commits.
+//! - [`dlq`]: rejected records to the dead-letter topic, with their headers.
 //! - [`sink`]: Parquet files written whole and named by the Kafka offsets
 //!   they cover; [`sink::scan`] reads progress back from the names.
 //! - [`simulate`]: believable order-attempt traffic with incidents, to a file
@@ -15,6 +16,7 @@
 
 pub mod consume;
 pub mod decode;
+pub mod dlq;
 pub mod error;
 pub mod simulate;
 pub mod sink;

@@ -21,6 +21,15 @@ pub(crate) struct IngestArgs {
     #[arg(long, env = "ORDERPULSE_GROUP", default_value = "orderpulse")]
     group: String,
 
+    /// Dead-letter topic for rejected records (original bytes plus
+    /// orderpulse-* headers); an empty string disables it.
+    #[arg(
+        long,
+        env = "ORDERPULSE_DLQ_TOPIC",
+        default_value = "order-attempts.dlq"
+    )]
+    dlq_topic: String,
+
     /// A stable name for this worker (static group membership): a restarted
     /// worker with the same name takes its partitions back at once instead of
     /// waiting for its old session to time out. Unique per running worker.
@@ -69,6 +78,7 @@ pub(crate) async fn run(args: IngestArgs, shutdown: CancellationToken) -> anyhow
     }
     config.kafka_options.extend(args.kafka.kafka_options);
     config.flush_records = args.flush_records as usize;
+    config.dlq_topic = (!args.dlq_topic.is_empty()).then_some(args.dlq_topic);
     config.flush_interval = args.flush_interval;
     tracing::info!(
         brokers = %config.brokers,
@@ -82,12 +92,15 @@ pub(crate) async fn run(args: IngestArgs, shutdown: CancellationToken) -> anyhow
         .context("the ingest worker panicked")??;
     let s = &report.stats;
     eprintln!(
-        "ingested {} records in {} flushes: {} accepted, {} rejected, {} duplicates",
+        "ingested {} records in {} flushes: {} accepted, {} rejected, {} duplicates; \
+         {} dead letters sent, {} not delivered",
         report.records,
         report.flushes,
         s.accepted,
         s.rejected_total(),
-        s.duplicates
+        s.duplicates,
+        report.dead_letters,
+        report.dead_letters_failed
     );
     Ok(())
 }

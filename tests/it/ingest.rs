@@ -19,6 +19,7 @@ use crate::support::TansuBroker;
 
 const SECRET: &str = "ingest-test-secret-0123456789";
 const TOPIC: &str = "order-attempts";
+const DLQ: &str = "order-attempts.dlq";
 
 /// (partition, offset) → rows it must produce.
 type Ledger = BTreeMap<(i32, i64), u32>;
@@ -259,10 +260,54 @@ fn assert_exactly_once(data_dir: &Path, expected: &Ledger) {
     assert!(ledger.gaps.is_empty(), "{:?}", ledger.gaps);
 }
 
+/// Every stored rejection is on the dead-letter topic with its headers.
+fn assert_dead_letters(broker: &TansuBroker, data_dir: &Path, expected: &Ledger) {
+    use rdkafka::message::Headers;
+    let rejected_rows = stored_rows(&data_dir.join("rejected_events"));
+    assert!(rejected_rows > 1_000, "{rejected_rows} rejected rows");
+    let consumer: BaseConsumer = broker
+        .client_config()
+        .set("group.id", "dlq-reader")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[DLQ]).expect("subscribe");
+    let (mut n, deadline) = (0u64, Instant::now() + Duration::from_secs(60));
+    while n < rejected_rows && Instant::now() < deadline {
+        let Some(msg) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let msg = msg.expect("consume dlq");
+        let headers = msg.headers().expect("headers");
+        let get = |k: &str| {
+            headers
+                .iter()
+                .find(|h| h.key == k)
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_else(|| panic!("no {k} header"))
+        };
+        assert!(model::Reason::parse(&get("orderpulse-reason")).is_some());
+        assert!(!get("orderpulse-detail").is_empty());
+        assert_eq!(get("orderpulse-source-topic"), TOPIC);
+        let p: i32 = get("orderpulse-source-partition").parse().unwrap();
+        let o: i64 = get("orderpulse-source-offset").parse().unwrap();
+        assert!(expected.contains_key(&(p, o)), "({p}, {o})");
+        n += 1;
+    }
+    assert_eq!(n, rejected_rows, "dead letters vs rejected_events rows");
+    assert!(
+        consumer.poll(Duration::from_secs(1)).is_none(),
+        "more dead letters than rejections"
+    );
+}
+
 #[test]
 fn every_record_is_stored_exactly_once() {
     let broker = TansuBroker::start();
     broker.create_topic(TOPIC, 3);
+    broker.create_topic(DLQ, 1);
     let sent = simulate(
         &broker,
         &[
@@ -284,6 +329,7 @@ fn every_record_is_stored_exactly_once() {
     let summary = stop(ingest, dir.path());
     assert!(summary.contains("ingested"), "{summary}");
     assert_exactly_once(dir.path(), &expected);
+    assert_dead_letters(&broker, dir.path(), &expected);
 
     // Restarted, it resumes after what it stored: nothing is read twice.
     let again = start_ingest(&broker, dir.path());
@@ -313,6 +359,7 @@ const STATIC: &[&str] = &["--instance-id", "ingest-under-test"];
 fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     let broker = TansuBroker::start();
     broker.create_topic(TOPIC, 3);
+    broker.create_topic(DLQ, 1);
     let dir = tempfile::tempdir().unwrap();
 
     // A producer running in real time while ingest is killed again and again.
