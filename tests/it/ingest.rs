@@ -156,13 +156,25 @@ fn stored_rows(data_dir: &Path) -> u64 {
         .sum()
 }
 
-fn start_ingest(broker: &TansuBroker, data_dir: &Path) -> Child {
+fn start_ingest(broker: &TansuBroker, data_dir: &Path) -> Running {
     start_ingest_with(broker, data_dir, &[])
+}
+
+/// A running ingest process, killed if the test ends (or panics) first.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// Starts `orderpulse ingest`; its stderr goes to a new log file under
 /// `data_dir/logs` (see [`log_of`]).
-fn start_ingest_with(broker: &TansuBroker, data_dir: &Path, extra: &[&str]) -> Child {
+fn start_ingest_with(broker: &TansuBroker, data_dir: &Path, extra: &[&str]) -> Running {
     let logs = data_dir.join("logs");
     std::fs::create_dir_all(&logs).unwrap();
     let n = std::fs::read_dir(&logs).unwrap().count();
@@ -188,6 +200,7 @@ fn start_ingest_with(broker: &TansuBroker, data_dir: &Path, extra: &[&str]) -> C
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()
+        .map(Running)
         .expect("start ingest")
 }
 
@@ -199,7 +212,8 @@ fn log_of(data_dir: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn stop(mut child: Child, data_dir: &Path) -> String {
+fn stop(mut running: Running, data_dir: &Path) -> String {
+    let child = &mut running.0;
     // A SIGTERM before the signal handler is installed would kill it
     // outright: wait until it says it is running.
     wait_for_log(data_dir, "ingesting", Duration::from_secs(10));
@@ -423,8 +437,8 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
         } else {
             std::thread::sleep(Duration::from_millis((seed >> 33) % 3000));
         }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        child.0.kill().unwrap(); // SIGKILL
+        child.0.wait().unwrap();
         flushes_seen += log_of(dir.path()).matches("flushed").count();
         kills += 1;
     }
