@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use rdkafka::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
@@ -199,7 +198,7 @@ impl Worker {
                         Duration::from_secs(5),
                     ) {
                         self.failure
-                            .get_or_insert(kafka("seeking back to the resume offset", e));
+                            .get_or_insert(Error::kafka("seeking back to the resume offset")(e));
                     }
                     return;
                 }
@@ -379,7 +378,7 @@ impl ConsumerContext for IngestContext {
                 if let Err(e) = consumer.assign(tpl) {
                     worker
                         .failure
-                        .get_or_insert(kafka("assigning partitions", e));
+                        .get_or_insert(Error::kafka("assigning partitions")(e));
                 }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
@@ -392,7 +391,7 @@ impl ConsumerContext for IngestContext {
                 if let Err(e) = consumer.unassign() {
                     worker
                         .failure
-                        .get_or_insert(kafka("unassigning partitions", e));
+                        .get_or_insert(Error::kafka("unassigning partitions")(e));
                 }
             }
             other => tracing::error!(?other, "rebalance error"),
@@ -401,31 +400,15 @@ impl ConsumerContext for IngestContext {
 }
 
 /// Sets each assigned partition's start to one past its highest stored
-/// offset, after removing the files a crash left incomplete.
+/// offset, after removing what a crash left (incomplete flushes, temp files).
 fn position(worker: &mut Worker, tpl: &mut TopicPartitionList) -> Result<()> {
     let ledger = scan(&worker.config.data_dir, &worker.config.topic)?;
     let assigned: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-    for path in &ledger.incomplete {
-        let ours = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(crate::sink::FlushFile::parse)
-            .is_some_and(|f| assigned.contains(&f.range.partition));
-        if ours {
-            tracing::warn!(path = %path.display(), "removing a file of an incomplete flush");
-            std::fs::remove_file(path).map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
-        }
-    }
-    for (path, file) in &ledger.temp {
+    // What a dead writer left: files of incomplete flushes and temp files.
+    for (path, file) in ledger.incomplete.iter().chain(&ledger.temp) {
         if assigned.contains(&file.range.partition) {
-            tracing::debug!(path = %path.display(), "removing a temp file a dead writer left");
-            std::fs::remove_file(path).map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
+            tracing::warn!(path = %path.display(), "removing what a dead writer left");
+            std::fs::remove_file(path).map_err(Error::io(path))?;
         }
     }
     for (partition, overlap) in ledger.overlaps.iter().map(|o| (o.0.partition, o)) {
@@ -445,17 +428,10 @@ fn position(worker: &mut Worker, tpl: &mut TopicPartitionList) -> Result<()> {
         // offset 0, auto.offset.reset=earliest takes over.
         let offset = Offset::Offset(next);
         tpl.set_partition_offset(&worker.config.topic, partition, offset)
-            .map_err(|e| kafka("positioning a partition", e))?;
+            .map_err(Error::kafka("positioning a partition"))?;
         tracing::info!(partition, ?offset, "assigned");
     }
     Ok(())
-}
-
-fn kafka(context: &str, source: KafkaError) -> Error {
-    Error::Kafka {
-        context: context.to_string(),
-        source,
-    }
 }
 
 /// Runs one worker until `shutdown` is cancelled, then flushes what it holds
@@ -497,10 +473,10 @@ pub fn run(config: IngestConfig, shutdown: &CancellationToken) -> Result<IngestR
     };
     let consumer: BaseConsumer<IngestContext> = client
         .create_with_context(context)
-        .map_err(|e| kafka("creating the consumer", e))?;
+        .map_err(Error::kafka("creating the consumer"))?;
     consumer
         .subscribe(&[&topic])
-        .map_err(|e| kafka("subscribing", e))?;
+        .map_err(Error::kafka("subscribing"))?;
     while !shutdown.is_cancelled() {
         let message = consumer.poll(Duration::from_millis(100));
         let mut worker = consumer

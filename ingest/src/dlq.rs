@@ -57,10 +57,9 @@ impl DeadLetters {
         }
         let producer = config
             .create_with_context(Deliveries::default())
-            .map_err(|source| Error::Kafka {
-                context: format!("creating the dead-letter producer for {topic}"),
-                source,
-            })?;
+            .map_err(Error::kafka(format!(
+                "creating the dead-letter producer for {topic}"
+            )))?;
         Ok(Self {
             producer,
             topic: topic.to_string(),

@@ -1,7 +1,7 @@
 //! Errors of the ingest crate. Bad input is never an `Error`: the decoder turns
 //! it into a rejected record. These are for outside systems and configuration.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Result alias of the ingest crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -40,4 +40,18 @@ pub enum Error {
     /// Building an Arrow batch failed (a bug of ours).
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+}
+
+impl Error {
+    /// For `map_err`: an I/O failure on `path`.
+    pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    }
+
+    /// For `map_err`: a Kafka failure while doing `context`.
+    pub fn kafka(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> Error {
+        let context = context.into();
+        move |source| Error::Kafka { context, source }
+    }
 }

@@ -192,17 +192,17 @@ impl KafkaSink {
         };
         let producer: ThreadedProducer<DeliveryCounter> = config
             .create_with_context(context)
-            .map_err(|source| Error::Kafka {
-                context: format!("creating a producer for {}", cfg.brokers),
-                source,
-            })?;
+            .map_err(Error::kafka(format!(
+                "creating a producer for {}",
+                cfg.brokers
+            )))?;
         producer
             .client()
             .fetch_metadata(Some(&cfg.topic), cfg.connect_timeout)
-            .map_err(|source| Error::Kafka {
-                context: format!("reaching brokers {} (topic {})", cfg.brokers, cfg.topic),
-                source,
-            })?;
+            .map_err(Error::kafka(format!(
+                "reaching brokers {} (topic {})",
+                cfg.brokers, cfg.topic
+            )))?;
         Ok(KafkaSink {
             producer,
             topic: cfg.topic.clone(),

@@ -19,7 +19,7 @@ pub struct Ledger {
     pub flushes: BTreeMap<i32, Vec<FlushRange>>,
     /// Files of flushes that are missing some of their files: what a crash
     /// between two renames leaves. Safe to delete for a partition one owns.
-    pub incomplete: Vec<PathBuf>,
+    pub incomplete: Vec<(PathBuf, FlushFile)>,
     /// Pairs of complete flushes whose offsets overlap: a second writer
     /// stored the same records. Readers must count them once.
     pub overlaps: Vec<(FlushRange, FlushRange)>,
@@ -42,8 +42,8 @@ impl Ledger {
 
 /// Reads the flush files of `topic` under `data_dir`.
 pub fn scan(data_dir: &Path, topic: &str) -> Result<Ledger> {
-    // range → (file count, indices present, paths)
-    type Seen = (u32, BTreeSet<u32>, Vec<PathBuf>);
+    // range → (file count, indices present, files)
+    type Seen = (u32, BTreeSet<u32>, Vec<(PathBuf, FlushFile)>);
     let mut seen: BTreeMap<FlushRange, Seen> = BTreeMap::new();
     let mut ledger_temp = Vec::new();
     for table in [ATTEMPTS_DIR, REJECTED_DIR] {
@@ -72,7 +72,7 @@ pub fn scan(data_dir: &Path, topic: &str) -> Result<Ledger> {
                 .or_insert_with(|| (file.count, BTreeSet::new(), Vec::new()));
             entry.0 = entry.0.max(file.count);
             entry.1.insert(file.index);
-            entry.2.push(path);
+            entry.2.push((path, file));
         }
     }
     let mut ledger = Ledger {
@@ -114,23 +114,19 @@ pub fn scan(data_dir: &Path, topic: &str) -> Result<Ledger> {
 
 /// Every file two levels down (`table/date=…/file`); a missing table is empty.
 fn files_under(table: &Path) -> Result<Vec<PathBuf>> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { path, source }
-    };
     let mut out = Vec::new();
     let dates = match fs::read_dir(table) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(io(table)(e)),
+        Err(e) => return Err(Error::io(table)(e)),
     };
     for date in dates {
-        let date = date.map_err(io(table))?.path();
+        let date = date.map_err(Error::io(table))?.path();
         if !date.is_dir() {
             continue;
         }
-        for file in fs::read_dir(&date).map_err(io(&date))? {
-            out.push(file.map_err(io(&date))?.path());
+        for file in fs::read_dir(&date).map_err(Error::io(&date))? {
+            out.push(file.map_err(Error::io(&date))?.path());
         }
     }
     Ok(out)

@@ -171,7 +171,7 @@ fn the_ledger_resumes_after_the_highest_complete_flush_and_finds_crash_leftovers
         Some(1203),
         "resume where the last complete flush ended"
     );
-    let mut leftover = ledger.incomplete.clone();
+    let mut leftover: Vec<_> = ledger.incomplete.iter().map(|(p, _)| p.clone()).collect();
     leftover.sort();
     let mut expect = vec![second.files[0].clone(), second.files[2].clone()];
     expect.sort();

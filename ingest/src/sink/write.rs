@@ -122,17 +122,13 @@ impl ParquetSink {
 
     /// Temp file, fsync, rename, fsync the directory. Returns the size.
     fn write_file(&self, path: &Path, file: &FlushFile, batch: &RecordBatch) -> Result<u64> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| Error::Io { path, source }
-        };
         let dir = path.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(dir).map_err(io(dir))?;
+        fs::create_dir_all(dir).map_err(Error::io(dir))?;
         let tmp = dir.join(format!(
             ".{}.tmp",
             path.file_name().and_then(|n| n.to_str()).unwrap_or("flush")
         ));
-        let out = File::create(&tmp).map_err(io(&tmp))?;
+        let out = File::create(&tmp).map_err(Error::io(&tmp))?;
         let r = &file.range;
         let kv = |k: &str, v: String| KeyValue::new(k.to_string(), v);
         let props = WriterProperties::builder()
@@ -155,13 +151,13 @@ impl ParquetSink {
         let mut writer = ArrowWriter::try_new(out, batch.schema(), Some(props))?;
         writer.write(batch)?;
         let out = writer.into_inner()?;
-        out.sync_all().map_err(io(&tmp))?;
-        let bytes = out.metadata().map_err(io(&tmp))?.len();
+        out.sync_all().map_err(Error::io(&tmp))?;
+        let bytes = out.metadata().map_err(Error::io(&tmp))?.len();
         drop(out);
-        fs::rename(&tmp, path).map_err(io(path))?;
+        fs::rename(&tmp, path).map_err(Error::io(path))?;
         File::open(dir)
             .and_then(|d| d.sync_all())
-            .map_err(io(dir))?;
+            .map_err(Error::io(dir))?;
         Ok(bytes)
     }
 }
