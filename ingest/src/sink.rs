@@ -18,38 +18,12 @@
 //! resumes, which flushes a crash left incomplete, and which overlap.
 
 pub mod ledger;
-mod name;
 mod write;
 
 pub use ledger::{Ledger, scan};
-pub use name::FlushFile;
 pub use write::{FlushReport, ParquetSink, SinkOptions};
 
-/// The offsets one flush covers: every record of `topic`/`partition` from
-/// `first` to `last` inclusive is stored (accepted or rejected) or was a
-/// duplicate.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FlushRange {
-    pub topic: String,
-    pub partition: i32,
-    pub first: i64,
-    pub last: i64,
-}
-
-/// Directory of the `order_attempts` table under the data directory.
-pub const ATTEMPTS_DIR: &str = "order_attempts";
-/// Directory of the `rejected_events` table under the data directory.
-pub const REJECTED_DIR: &str = "rejected_events";
-
-/// Footer metadata keys.
-pub mod meta {
-    pub const TOPIC: &str = "orderpulse.topic";
-    pub const PARTITION: &str = "orderpulse.partition";
-    pub const FIRST_OFFSET: &str = "orderpulse.first_offset";
-    pub const LAST_OFFSET: &str = "orderpulse.last_offset";
-    pub const FILE_INDEX: &str = "orderpulse.file_index";
-    pub const FILE_COUNT: &str = "orderpulse.file_count";
-}
+pub use model::files::{ATTEMPTS_DIR, FlushFile, FlushRange, REJECTED_DIR, meta};
 
 #[cfg(test)]
 mod tests;

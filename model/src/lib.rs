@@ -6,13 +6,20 @@
 //! - [`reason`]: the rejection reason codes.
 //! - [`schema`]: the Arrow schemas of the `order_attempts` and
 //!   `rejected_events` tables, defined once here.
+//! - [`files`]: the data directory layout and the flush file names (which
+//!   Kafka offsets a stored file covers).
+//! - [`live`]: [`LiveRows`], decoded rows not yet in a file, shared by ingest
+//!   (writer) and analytics (reader).
 //!
 //! This crate has no I/O and links nothing but arrow: analytics and dashboards
 //! depend on it without pulling in Kafka.
 
+pub mod files;
+pub mod live;
 pub mod reason;
 pub mod schema;
 pub mod vocab;
 
+pub use live::{LiveBatch, LiveRows, LiveSnapshot};
 pub use reason::Reason;
 pub use vocab::{Channel, FailureCause, Outcome, PaymentMethod, Stage, VocabField};

@@ -1,6 +1,33 @@
-//! The file name of one file of a flush, and its parser.
+//! How stored files are named and laid out: the data directory's tables, and
+//! the flush a file belongs to. Ingest writes these names; analytics and any
+//! outside tool read them back (to know which offsets a file covers, and to
+//! skip what is not a complete file of ours).
 
-use super::FlushRange;
+/// The offsets one flush covers: every record of `topic`/`partition` from
+/// `first` to `last` inclusive is stored (accepted or rejected) or was a
+/// duplicate.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlushRange {
+    pub topic: String,
+    pub partition: i32,
+    pub first: i64,
+    pub last: i64,
+}
+
+/// Directory of the `order_attempts` table under the data directory.
+pub const ATTEMPTS_DIR: &str = "order_attempts";
+/// Directory of the `rejected_events` table under the data directory.
+pub const REJECTED_DIR: &str = "rejected_events";
+
+/// Footer metadata keys.
+pub mod meta {
+    pub const TOPIC: &str = "orderpulse.topic";
+    pub const PARTITION: &str = "orderpulse.partition";
+    pub const FIRST_OFFSET: &str = "orderpulse.first_offset";
+    pub const LAST_OFFSET: &str = "orderpulse.last_offset";
+    pub const FILE_INDEX: &str = "orderpulse.file_index";
+    pub const FILE_COUNT: &str = "orderpulse.file_count";
+}
 
 /// One file of a flush, as its name says.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
