@@ -8,6 +8,8 @@
 //! - [`consume`]: the ingest worker: a consumer-group member that positions
 //!   partitions from the stored files, decodes, flushes and commits.
 //! - [`dlq`]: rejected records to the dead-letter topic, with their headers.
+//! - [`embedded`]: librdkafka's mock Kafka cluster in-process on 127.0.0.1,
+//!   for `orderpulse demo` and fault-injection tests (brokers down, errors).
 //! - [`sink`]: Parquet files written whole and named by the Kafka offsets
 //!   they cover; [`sink::scan`] reads progress back from the names.
 //! - [`simulate`]: believable order-attempt traffic with incidents, to a file
@@ -17,6 +19,7 @@
 pub mod consume;
 pub mod decode;
 pub mod dlq;
+pub mod embedded;
 pub mod error;
 pub mod simulate;
 pub mod sink;
