@@ -12,25 +12,38 @@
 //!
 //! The worker is one thread around a librdkafka `BaseConsumer`: the
 //! rebalance callback runs inside `poll` on that same thread, so it can flush
-//! a revoked partition before giving it up.
+//! a revoked partition before giving it up. Decoded rows are published as
+//! [`LiveRows`] about twice a second (queryable before they are stored), and
+//! the worker reports metrics ([`IngestMetrics`]) and readiness ([`Health`]).
+//!
+//! Layout: `worker.rs` holds the per-partition state and the flush,
+//! `resume.rs` the resume-offset check.
 
-use std::collections::BTreeMap;
+mod resume;
+mod worker;
+
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use model::live::LiveRows;
 use rdkafka::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rdkafka::types::RDKafkaRespErr;
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use tokio_util::sync::CancellationToken;
 
-use crate::decode::{DecodeStats, Decoder, DecoderConfig, Source, UserKeyHasher, rejected_batch};
+use crate::decode::{DecodeStats, UserKeyHasher};
 use crate::dlq::DeadLetters;
-use crate::sink::{FlushRange, ParquetSink, SinkOptions, scan};
-use crate::{Error, Result};
+use crate::health::Health;
+use crate::metrics::IngestMetrics;
+use crate::sink::{SinkOptions, scan};
+use crate::{Error, Result, retention};
+use worker::{Worker, now_ms};
 
 /// Settings of one ingest worker.
 #[derive(Debug, Clone)]
@@ -51,6 +64,19 @@ pub struct IngestConfig {
     pub sink: SinkOptions,
     /// Dead-letter topic for rejected records; `None` disables it.
     pub dlq_topic: Option<String>,
+    /// Where decoded-but-unstored rows are published for queries.
+    pub live: LiveRows,
+    /// How often decoded rows become live (a batch per partition).
+    pub live_interval: Duration,
+    /// Metrics to update; `None` when nothing exports them.
+    pub metrics: Option<IngestMetrics>,
+    /// Readiness flags to update.
+    pub health: Health,
+    /// Remove flushes whose date partitions are older than this many days.
+    pub retention_days: Option<u32>,
+    /// How long shutdown may wait for the dead-letter topic and the last
+    /// offset commit when the broker is slow or gone.
+    pub shutdown_grace: Duration,
 }
 
 impl IngestConfig {
@@ -68,6 +94,12 @@ impl IngestConfig {
             dedup_window: 250_000,
             sink: SinkOptions::default(),
             dlq_topic: Some(format!("{topic}.dlq")),
+            live: LiveRows::new(),
+            live_interval: Duration::from_millis(500),
+            metrics: None,
+            health: Health::new(),
+            retention_days: None,
+            shutdown_grace: Duration::from_secs(3),
         }
     }
 }
@@ -83,282 +115,55 @@ pub struct IngestReport {
     pub stats: DecodeStats,
 }
 
-/// Where a partition must resume, and how far back we fetch to get there.
-///
-/// Some brokers answer a fetch from an offset inside a record batch with the
-/// *next* batch (tansu 0.6 does), which would silently skip the rest of the
-/// batch. So the first record after an assignment must be the resume offset:
-/// when it comes later, the worker seeks further back (doubling the step) and
-/// drops records below the resume offset until it arrives. Only when even a
-/// fetch from before it skips it is the gap real (a deleted or compacted
-/// offset), and it is accepted (the ledger reports it).
-#[derive(Debug, Clone, Copy)]
-struct Resume {
-    target: i64,
-    step: i64,
-    /// A record below the target has been seen: the fetch started early enough.
-    reached_before: bool,
-}
-
-/// What to do with a record of a resuming partition.
-enum Verdict {
-    Take,
-    Drop,
-    SeekBack(i64),
-}
-
-impl Resume {
-    fn new(target: i64) -> Self {
-        Self {
-            target,
-            step: 64,
-            reached_before: target == 0,
-        }
-    }
-
-    fn judge(&mut self, offset: i64) -> Verdict {
-        if offset < self.target {
-            self.reached_before = true;
-            return Verdict::Drop;
-        }
-        if offset == self.target || self.reached_before {
-            return Verdict::Take;
-        }
-        let back = (self.target - self.step).max(0);
-        self.step = self.step.saturating_mul(2);
-        if back == 0 {
-            self.reached_before = true;
-        }
-        Verdict::SeekBack(back)
-    }
-}
-
-/// One partition's unflushed work.
-struct Pending {
-    decoder: Decoder,
-    first: i64,
-    last: i64,
-    records: usize,
-    since: Instant,
-}
-
-/// Everything the poll loop and the rebalance callback share.
-struct Worker {
-    config: IngestConfig,
-    sink: ParquetSink,
-    dlq: Option<DeadLetters>,
-    /// Decoders of assigned partitions, kept across flushes (their duplicate
-    /// windows outlive a batch).
-    decoders: BTreeMap<i32, Decoder>,
-    /// Partitions just assigned, until their first record at the resume
-    /// offset arrives (see [`Resume`]).
-    resuming: BTreeMap<i32, Resume>,
-    pending: BTreeMap<i32, Pending>,
-    report: IngestReport,
-    /// The first error a callback hit; the loop stops on it.
-    failure: Option<Error>,
-    /// Next offsets of flushed partitions, to commit to Kafka (advisory).
-    to_commit: BTreeMap<i32, i64>,
-}
-
-impl Worker {
-    fn decoder(&mut self, partition: i32) -> Decoder {
-        self.decoders.remove(&partition).unwrap_or_else(|| {
-            Decoder::new(DecoderConfig {
-                user_keys: self.config.user_keys.clone(),
-                dedup_window: self.config.dedup_window,
-            })
-        })
-    }
-
-    /// Takes one record, unless it is below a resume point or a seek back
-    /// is needed first.
-    fn handle(
-        &mut self,
-        consumer: &BaseConsumer<IngestContext>,
-        partition: i32,
-        offset: i64,
-        value: &[u8],
-    ) {
-        if let Some(resume) = self.resuming.get_mut(&partition) {
-            match resume.judge(offset) {
-                Verdict::Drop => return,
-                Verdict::SeekBack(to) => {
-                    tracing::debug!(
-                        partition,
-                        offset,
-                        to,
-                        target = resume.target,
-                        "fetch started past the resume offset; seeking back"
-                    );
-                    if let Err(e) = consumer.seek(
-                        &self.config.topic,
-                        partition,
-                        Offset::Offset(to),
-                        Duration::from_secs(5),
-                    ) {
-                        self.failure
-                            .get_or_insert(Error::kafka("seeking back to the resume offset")(e));
-                    }
-                    return;
-                }
-                Verdict::Take => {
-                    if offset != resume.target {
-                        tracing::warn!(
-                            partition,
-                            from = resume.target,
-                            to = offset,
-                            "offsets missing from the broker"
-                        );
-                    }
-                    self.resuming.remove(&partition);
-                }
-            }
-        }
-        self.take(partition, offset, value);
-    }
-
-    fn take(&mut self, partition: i32, offset: i64, value: &[u8]) {
-        let now_ms = now_ms();
-        let mut p = match self.pending.remove(&partition) {
-            Some(p) => p,
-            None => Pending {
-                decoder: self.decoder(partition),
-                first: offset,
-                last: offset,
-                records: 0,
-                since: Instant::now(),
-            },
-        };
-        let src = Source {
-            topic: &self.config.topic,
-            partition,
-            offset,
-            now_ms,
-        };
-        p.decoder.decode(value, &src);
-        p.last = offset;
-        p.records += 1;
-        self.report.records += 1;
-        let due = p.records >= self.config.flush_records;
-        self.pending.insert(partition, p);
-        if due {
-            self.flush(partition);
-        }
-    }
-
-    /// Flushes partitions whose oldest record is older than the interval.
-    fn flush_aged(&mut self) {
-        let aged: Vec<i32> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.since.elapsed() >= self.config.flush_interval)
-            .map(|(k, _)| *k)
-            .collect();
-        for partition in aged {
-            self.flush(partition);
-        }
-    }
-
-    fn flush_all(&mut self) {
-        let all: Vec<i32> = self.pending.keys().copied().collect();
-        for partition in all {
-            self.flush(partition);
-        }
-    }
-
-    /// Writes one partition's pending records; on failure keeps the error.
-    fn flush(&mut self, partition: i32) {
-        let Some(mut p) = self.pending.remove(&partition) else {
-            return;
-        };
-        let result = (|| -> Result<()> {
-            let batch = p.decoder.finish_batch()?;
-            let rejected = p.decoder.take_rejected();
-            if let Some(dlq) = &self.dlq
-                && !rejected.is_empty()
-            {
-                let lost = dlq.send(&rejected);
-                self.report.dead_letters += rejected.len() as u64 - lost;
-                self.report.dead_letters_failed += lost;
-            }
-            let rejected = rejected_batch(&rejected)?;
-            let range = FlushRange {
-                topic: self.config.topic.clone(),
-                partition,
-                first: p.first,
-                last: p.last,
-            };
-            let report = self
-                .sink
-                .write_flush(&range, &[batch], Some(&rejected), now_ms())?;
-            tracing::debug!(
-                partition,
-                first = p.first,
-                last = p.last,
-                rows = report.accepted_rows,
-                rejected = report.rejected_rows,
-                bytes = report.bytes,
-                "flushed"
-            );
-            Ok(())
-        })();
-        self.report.flushes += 1;
-        accumulate(&mut self.report.stats, &p.decoder.take_stats());
-        // The decoder keeps its duplicate window for the next batch.
-        self.decoders.insert(partition, p.decoder);
-        match result {
-            Ok(()) => {
-                self.to_commit.insert(partition, p.last + 1);
-            }
-            Err(e) => {
-                self.failure.get_or_insert(e);
-            }
-        }
-    }
-
-    /// Commits the offsets of what was flushed (advisory: the files decide).
-    fn commit(&mut self, consumer: &BaseConsumer<IngestContext>, mode: CommitMode) {
-        if self.to_commit.is_empty() {
-            return;
-        }
-        let mut tpl = TopicPartitionList::new();
-        for (partition, next) in std::mem::take(&mut self.to_commit) {
-            let _ = tpl.add_partition_offset(&self.config.topic, partition, Offset::Offset(next));
-        }
-        if let Err(e) = consumer.commit(&tpl, mode) {
-            tracing::debug!(error = %e, "offset commit failed (advisory only)");
-        }
-    }
-}
-
-fn accumulate(total: &mut DecodeStats, s: &DecodeStats) {
-    total.messages += s.messages;
-    total.accepted += s.accepted;
-    total.duplicates += s.duplicates;
-    total.unknown_fields += s.unknown_fields;
-    total.truncated_error_messages += s.truncated_error_messages;
-    for (t, v) in total.rejected.iter_mut().zip(s.rejected) {
-        *t += v;
-    }
-    for (t, v) in total.unknown_values.iter_mut().zip(s.unknown_values) {
-        *t += v;
-    }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// The consumer context: positions assigned partitions from the ledger and
-/// flushes revoked ones.
+/// The consumer context: positions assigned partitions from the ledger,
+/// flushes revoked ones, and turns librdkafka's statistics and errors into
+/// readiness and lag.
 struct IngestContext {
     worker: Mutex<Worker>,
+    health: Health,
+    metrics: Option<IngestMetrics>,
+    topic: String,
 }
 
-impl ClientContext for IngestContext {}
+impl IngestContext {
+    fn broker(&self, up: bool) {
+        if self.health.set_broker_up(up) {
+            if up {
+                tracing::info!("Kafka broker reachable");
+            } else {
+                tracing::warn!("no Kafka broker reachable; retrying");
+            }
+        }
+        if let Some(m) = &self.metrics {
+            m.broker_up(up);
+        }
+    }
+}
+
+impl ClientContext for IngestContext {
+    fn stats(&self, stats: Statistics) {
+        // Learned brokers have node ids >= 0; bootstrap entries have -1.
+        let up = stats
+            .brokers
+            .values()
+            .any(|b| b.nodeid >= 0 && b.state == "UP");
+        self.broker(up);
+        if let (Some(topic), Ok(mut worker)) = (stats.topics.get(&self.topic), self.worker.lock()) {
+            for (&partition, p) in &topic.partitions {
+                if partition >= 0 && p.hi_offset >= 0 {
+                    worker.watermarks.insert(partition, p.hi_offset);
+                }
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.broker(false);
+        }
+        tracing::warn!(error = %error, reason, "kafka client error");
+    }
+}
 
 impl ConsumerContext for IngestContext {
     fn rebalance(
@@ -383,9 +188,7 @@ impl ConsumerContext for IngestContext {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 for elem in tpl.elements() {
-                    worker.flush(elem.partition());
-                    worker.decoders.remove(&elem.partition());
-                    worker.resuming.remove(&elem.partition());
+                    worker.revoked(elem.partition());
                 }
                 worker.commit(consumer, CommitMode::Sync);
                 if let Err(e) = consumer.unassign() {
@@ -408,7 +211,12 @@ fn position(worker: &mut Worker, tpl: &mut TopicPartitionList) -> Result<()> {
     for (path, file) in ledger.incomplete.iter().chain(&ledger.temp) {
         if assigned.contains(&file.range.partition) {
             tracing::warn!(path = %path.display(), "removing what a dead writer left");
-            std::fs::remove_file(path).map_err(Error::io(path))?;
+            match std::fs::remove_file(path) {
+                Ok(()) => {}
+                // Retention or another worker removed it first.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(path)(e)),
+            }
         }
     }
     for (partition, overlap) in ledger.overlaps.iter().map(|o| (o.0.partition, o)) {
@@ -421,7 +229,7 @@ fn position(worker: &mut Worker, tpl: &mut TopicPartitionList) -> Result<()> {
     }
     for partition in assigned {
         let next = ledger.next_offset(partition).unwrap_or(0);
-        worker.resuming.insert(partition, Resume::new(next));
+        worker.assigned(partition, next);
         // A partition with no files starts at offset 0, not "beginning":
         // resolving "beginning" asks the broker (ListOffsets), which some
         // brokers get wrong on an empty partition. If retention removed
@@ -436,6 +244,11 @@ fn position(worker: &mut Worker, tpl: &mut TopicPartitionList) -> Result<()> {
 
 /// Runs one worker until `shutdown` is cancelled, then flushes what it holds
 /// and leaves the group. Blocking: call it from a thread of its own.
+///
+/// Shutdown is bounded even when the broker is gone: the last dead letters
+/// and the final commit wait at most [`IngestConfig::shutdown_grace`] each,
+/// and leaving the group happens on a detached thread that the caller does
+/// not wait for (the files already say where every partition resumes).
 pub fn run(config: IngestConfig, shutdown: &CancellationToken) -> Result<IngestReport> {
     let mut client = ClientConfig::new();
     client
@@ -446,7 +259,10 @@ pub fn run(config: IngestConfig, shutdown: &CancellationToken) -> Result<IngestR
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "range,roundrobin")
         .set("queued.max.messages.kbytes", "65536")
+        .set("fetch.max.bytes", "52428800")
         .set("session.timeout.ms", "10000")
+        .set("enable.partition.eof", "true")
+        .set("statistics.interval.ms", "1000")
         .set_log_level(RDKafkaLogLevel::Warning);
     for (k, v) in &config.kafka_options {
         client.set(k, v);
@@ -458,18 +274,12 @@ pub fn run(config: IngestConfig, shutdown: &CancellationToken) -> Result<IngestR
         }
         _ => None,
     };
+    std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
     let context = IngestContext {
-        worker: Mutex::new(Worker {
-            sink: ParquetSink::new(&config.data_dir, config.sink.clone()),
-            dlq,
-            config,
-            decoders: BTreeMap::new(),
-            resuming: BTreeMap::new(),
-            pending: BTreeMap::new(),
-            report: IngestReport::default(),
-            failure: None,
-            to_commit: BTreeMap::new(),
-        }),
+        health: config.health.clone(),
+        metrics: config.metrics.clone(),
+        topic: topic.clone(),
+        worker: Mutex::new(Worker::new(config, dlq)),
     };
     let consumer: BaseConsumer<IngestContext> = client
         .create_with_context(context)
@@ -477,13 +287,11 @@ pub fn run(config: IngestConfig, shutdown: &CancellationToken) -> Result<IngestR
     consumer
         .subscribe(&[&topic])
         .map_err(Error::kafka("subscribing"))?;
+    let mut paused = false;
+    let mut last_sweep: Option<Instant> = None;
     while !shutdown.is_cancelled() {
         let message = consumer.poll(Duration::from_millis(100));
-        let mut worker = consumer
-            .context()
-            .worker
-            .lock()
-            .map_err(|_| Error::Config("ingest worker state poisoned".into()))?;
+        let mut worker = lock(&consumer)?;
         match message {
             Some(Ok(m)) => worker.handle(
                 &consumer,
@@ -491,65 +299,79 @@ pub fn run(config: IngestConfig, shutdown: &CancellationToken) -> Result<IngestR
                 m.offset(),
                 m.payload().unwrap_or(&[]),
             ),
+            Some(Err(KafkaError::PartitionEOF(partition))) => worker.caught_up(partition),
             Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
             None => {}
         }
-        worker.flush_aged();
+        worker.tick();
+        if worker.must_pause() != paused {
+            paused = !paused;
+            if let Ok(assignment) = consumer.assignment() {
+                let r = if paused {
+                    tracing::warn!("storage failing: pausing consumption until writes succeed");
+                    consumer.pause(&assignment)
+                } else {
+                    tracing::info!("resuming consumption");
+                    consumer.resume(&assignment)
+                };
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "pausing or resuming partitions");
+                }
+            }
+        }
+        if let Some(days) = worker.config.retention_days
+            && last_sweep.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600))
+        {
+            last_sweep = Some(Instant::now());
+            let cutoff = retention::cutoff(now_ms(), days);
+            match retention::sweep(&worker.config.data_dir, &topic, &cutoff) {
+                Ok(swept) => {
+                    if swept.files > 0 {
+                        tracing::info!(%cutoff, flushes = swept.flushes, files = swept.files, "retention removed old flushes");
+                    }
+                    if let Some(m) = &worker.config.metrics {
+                        m.retention_removed(swept.files);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "retention sweep failed; retrying in an hour"),
+            }
+        }
         worker.commit(&consumer, CommitMode::Async);
         if let Some(e) = worker.failure.take() {
             return Err(e);
         }
     }
-    let mut worker = consumer
+    let report = {
+        let mut worker = lock(&consumer)?;
+        worker.dlq_timeout = worker.config.shutdown_grace;
+        worker.flush_all();
+        if let Some(e) = worker.failure.take() {
+            return Err(e);
+        }
+        let unstored = worker.unstored();
+        if unstored > 0 {
+            return Err(Error::Config(format!(
+                "{unstored} records could not be stored before shutdown (storage failing); \
+                 they are read again on the next start"
+            )));
+        }
+        if worker.config.health.broker_up() {
+            worker.commit(&consumer, CommitMode::Sync);
+        }
+        worker.report.clone()
+    };
+    // Leaving the group can hang while the broker is unreachable: do it on a
+    // thread nobody waits for; progress is already in the files.
+    let _ = std::thread::Builder::new()
+        .name("ingest-close".into())
+        .spawn(move || drop(consumer));
+    Ok(report)
+}
+
+fn lock(consumer: &BaseConsumer<IngestContext>) -> Result<std::sync::MutexGuard<'_, Worker>> {
+    consumer
         .context()
         .worker
         .lock()
-        .map_err(|_| Error::Config("ingest worker state poisoned".into()))?;
-    worker.flush_all();
-    if let Some(e) = worker.failure.take() {
-        return Err(e);
-    }
-    worker.commit(&consumer, CommitMode::Sync);
-    Ok(worker.report.clone())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Verdicts as the worker applies them: once taken, resuming is over.
-    fn verdicts(target: i64, offsets: &[i64]) -> Vec<String> {
-        let mut r = Some(Resume::new(target));
-        offsets
-            .iter()
-            .map(
-                |&o| match r.as_mut().map_or(Verdict::Take, |r| r.judge(o)) {
-                    Verdict::Take => {
-                        r = None;
-                        "take".to_string()
-                    }
-                    Verdict::Drop => "drop".to_string(),
-                    Verdict::SeekBack(to) => format!("seek {to}"),
-                },
-            )
-            .collect()
-    }
-
-    #[test]
-    fn resume_takes_the_target_and_seeks_back_when_the_broker_skips_it() {
-        assert_eq!(verdicts(100, &[100, 101]), ["take", "take"]);
-        // The broker answered with the next batch: go back 64, then 128...
-        assert_eq!(
-            verdicts(1000, &[1020, 1020, 950, 999, 1000]),
-            ["seek 936", "seek 872", "drop", "drop", "take"]
-        );
-        // Even from before the target the broker skips it: a real gap.
-        assert_eq!(
-            verdicts(1000, &[1020, 990, 1005]),
-            ["seek 936", "drop", "take"]
-        );
-        // Near the start, going back reaches offset 0 and then takes.
-        assert_eq!(verdicts(10, &[30, 30]), ["seek 0", "take"]);
-        assert_eq!(verdicts(0, &[5]), ["take"]);
-    }
+        .map_err(|_| Error::Config("ingest worker state poisoned".into()))
 }

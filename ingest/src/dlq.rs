@@ -41,7 +41,6 @@ impl ProducerContext for Deliveries {
 pub struct DeadLetters {
     producer: BaseProducer<Deliveries>,
     topic: String,
-    timeout: Duration,
 }
 
 impl DeadLetters {
@@ -63,13 +62,12 @@ impl DeadLetters {
         Ok(Self {
             producer,
             topic: topic.to_string(),
-            timeout: Duration::from_secs(10),
         })
     }
 
     /// Sends `rejected` and waits until each is acknowledged or failed (at
-    /// most the timeout). Returns how many were not delivered.
-    pub fn send(&self, rejected: &[Rejected]) -> u64 {
+    /// most `timeout`). Returns how many were not delivered.
+    pub fn send(&self, rejected: &[Rejected], timeout: Duration) -> u64 {
         let before = self.producer.context().failed.load(Ordering::Relaxed);
         let mut not_queued = 0;
         for r in rejected {
@@ -103,7 +101,7 @@ impl DeadLetters {
                 }
             }
         }
-        let unflushed = match self.producer.flush(self.timeout) {
+        let unflushed = match self.producer.flush(timeout) {
             Ok(()) => 0,
             Err(e) => {
                 tracing::warn!(error = %e, "dead letters still in flight");

@@ -8,6 +8,8 @@
 //! - [`consume`]: the ingest worker: a consumer-group member that positions
 //!   partitions from the stored files, decodes, flushes and commits.
 //! - [`dlq`]: rejected records to the dead-letter topic, with their headers.
+//! - [`metrics`]: ingest's Prometheus collectors; [`health`]: readiness.
+//! - [`retention`]: `--retention-days`, in whole flushes.
 //! - [`embedded`]: librdkafka's mock Kafka cluster in-process on 127.0.0.1,
 //!   for `orderpulse demo` and fault-injection tests (brokers down, errors).
 //! - [`sink`]: Parquet files written whole and named by the Kafka offsets
@@ -21,6 +23,9 @@ pub mod decode;
 pub mod dlq;
 pub mod embedded;
 pub mod error;
+pub mod health;
+pub mod metrics;
+pub mod retention;
 pub mod simulate;
 pub mod sink;
 

@@ -8,6 +8,7 @@
 //!   `rejected_events` tables, defined once here.
 //! - [`files`]: the data directory layout and the flush file names (which
 //!   Kafka offsets a stored file covers).
+//! - [`metrics`]: the Prometheus metric names; [`health`]: readiness flags.
 //! - [`live`]: [`LiveRows`], decoded rows not yet in a file, shared by ingest
 //!   (writer) and analytics (reader).
 //!
@@ -15,7 +16,9 @@
 //! depend on it without pulling in Kafka.
 
 pub mod files;
+pub mod health;
 pub mod live;
+pub mod metrics;
 pub mod reason;
 pub mod schema;
 pub mod vocab;

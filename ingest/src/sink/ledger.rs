@@ -113,7 +113,7 @@ pub fn scan(data_dir: &Path, topic: &str) -> Result<Ledger> {
 }
 
 /// Every file two levels down (`table/date=…/file`); a missing table is empty.
-fn files_under(table: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn files_under(table: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let dates = match fs::read_dir(table) {
         Ok(d) => d,

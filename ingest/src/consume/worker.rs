@@ -1,0 +1,472 @@
+//! The worker's state: per-partition decoders, what is decoded but not yet
+//! stored, and the flush that stores it.
+//!
+//! A partition's records go through three places. The [`Decoder`] appends
+//! them to its column builders; about every half second [`Worker::cut`] turns
+//! those into a batch that joins the partition's [`Pending`] work and is
+//! published as live rows (queryable at once); [`Worker::flush`] writes the
+//! pending batches as one flush and releases the live rows. A failed write
+//! keeps everything pending and is retried with backoff; it never loses or
+//! re-decodes a record (re-decoding would count its event ids as duplicates).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::AsArray;
+use arrow::datatypes::TimestampMillisecondType;
+use arrow::record_batch::RecordBatch;
+use model::live::LiveBatch;
+use model::schema::col;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use super::resume::{Resume, Verdict};
+use super::{IngestConfig, IngestContext, IngestReport};
+use crate::decode::{DecodeStats, Decoder, DecoderConfig, Rejected, Source, rejected_batch};
+use crate::dlq::DeadLetters;
+use crate::health::probe_storage;
+use crate::sink::{FlushRange, ParquetSink};
+use crate::{Error, Result};
+
+/// One partition's decoded but unstored work.
+pub(super) struct Pending {
+    first: i64,
+    last: i64,
+    records: usize,
+    since: Instant,
+    /// First offset not yet in a cut batch, if any record is uncut.
+    uncut: Option<i64>,
+    batches: Vec<RecordBatch>,
+    rejected: Vec<Rejected>,
+    /// The rejected records went to the dead-letter topic already (a retried
+    /// flush does not send them twice).
+    dead_lettered: bool,
+}
+
+/// Everything the poll loop and the consumer context share.
+pub(super) struct Worker {
+    pub(super) config: IngestConfig,
+    pub(super) sink: ParquetSink,
+    pub(super) dlq: Option<DeadLetters>,
+    topic: Arc<str>,
+    /// Decoders of assigned partitions, kept across flushes (their duplicate
+    /// windows outlive a batch).
+    decoders: BTreeMap<i32, Decoder>,
+    /// Partitions just assigned, until their first record at the resume
+    /// offset arrives (see [`Resume`]).
+    pub(super) resuming: BTreeMap<i32, Resume>,
+    pending: BTreeMap<i32, Pending>,
+    /// Next offset to consume per assigned partition, and the high
+    /// watermark the broker last reported (for lag).
+    next: BTreeMap<i32, i64>,
+    pub(super) watermarks: BTreeMap<i32, i64>,
+    pub(super) report: IngestReport,
+    /// The first fatal error; the loop stops on it.
+    pub(super) failure: Option<Error>,
+    /// Next offsets of flushed partitions, to commit to Kafka (advisory).
+    to_commit: BTreeMap<i32, i64>,
+    last_cut: Instant,
+    /// While storage fails: when to try again, and the current backoff.
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    last_probe: Instant,
+    /// The dead-letter producer's wait for acknowledgements.
+    pub(super) dlq_timeout: Duration,
+}
+
+impl Worker {
+    pub(super) fn new(config: IngestConfig, dlq: Option<DeadLetters>) -> Self {
+        Self {
+            sink: ParquetSink::new(&config.data_dir, config.sink.clone()),
+            topic: config.topic.as_str().into(),
+            config,
+            dlq,
+            decoders: BTreeMap::new(),
+            resuming: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            next: BTreeMap::new(),
+            watermarks: BTreeMap::new(),
+            report: IngestReport::default(),
+            failure: None,
+            to_commit: BTreeMap::new(),
+            last_cut: Instant::now(),
+            retry_at: None,
+            backoff: Duration::ZERO,
+            last_probe: Instant::now(),
+            dlq_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// A partition was assigned: resume it at `next`.
+    pub(super) fn assigned(&mut self, partition: i32, next: i64) {
+        self.resuming.insert(partition, Resume::new(next));
+        self.next.insert(partition, next);
+    }
+
+    /// A partition was revoked: store what it holds, forget it.
+    pub(super) fn revoked(&mut self, partition: i32) {
+        self.store(partition);
+        if let Some(p) = self.pending.remove(&partition) {
+            // Storage is failing: the next owner reads these records again.
+            tracing::warn!(
+                partition,
+                first = p.first,
+                last = p.last,
+                "revoked with unstored records; the next owner reads them again"
+            );
+            self.config.live.release(&self.topic, partition, i64::MAX);
+        }
+        self.decoders.remove(&partition);
+        self.resuming.remove(&partition);
+        self.next.remove(&partition);
+        self.watermarks.remove(&partition);
+        if let Some(m) = &self.config.metrics {
+            m.forget_partition(partition);
+        }
+    }
+
+    /// Takes one record, unless it is below a resume point or a seek back
+    /// is needed first.
+    pub(super) fn handle(
+        &mut self,
+        consumer: &BaseConsumer<IngestContext>,
+        partition: i32,
+        offset: i64,
+        value: &[u8],
+    ) {
+        if let Some(resume) = self.resuming.get_mut(&partition) {
+            match resume.judge(offset) {
+                Verdict::Drop => return,
+                Verdict::SeekBack(to) => {
+                    tracing::debug!(
+                        partition,
+                        offset,
+                        to,
+                        target = resume.target,
+                        "fetch started past the resume offset; seeking back"
+                    );
+                    if let Err(e) = consumer.seek(
+                        &self.config.topic,
+                        partition,
+                        Offset::Offset(to),
+                        Duration::from_secs(5),
+                    ) {
+                        self.failure
+                            .get_or_insert(Error::kafka("seeking back to the resume offset")(e));
+                    }
+                    return;
+                }
+                Verdict::Take => {
+                    if offset != resume.target {
+                        tracing::warn!(
+                            partition,
+                            from = resume.target,
+                            to = offset,
+                            "offsets missing from the broker"
+                        );
+                    }
+                    self.resuming.remove(&partition);
+                }
+            }
+        }
+        self.take(partition, offset, value);
+    }
+
+    fn take(&mut self, partition: i32, offset: i64, value: &[u8]) {
+        let src = Source {
+            topic: &self.config.topic,
+            partition,
+            offset,
+            now_ms: now_ms(),
+        };
+        let decoder = self.decoders.entry(partition).or_insert_with(|| {
+            Decoder::new(DecoderConfig {
+                user_keys: self.config.user_keys.clone(),
+                dedup_window: self.config.dedup_window,
+            })
+        });
+        decoder.decode(value, &src);
+        let p = self.pending.entry(partition).or_insert_with(|| Pending {
+            first: offset,
+            last: offset,
+            records: 0,
+            since: Instant::now(),
+            uncut: None,
+            batches: Vec::new(),
+            rejected: Vec::new(),
+            dead_lettered: false,
+        });
+        p.uncut.get_or_insert(offset);
+        p.last = offset;
+        p.records += 1;
+        self.next.insert(partition, offset + 1);
+        self.report.records += 1;
+        if let Some(m) = &self.config.metrics {
+            m.record(value.len());
+        }
+        if p.records >= self.config.flush_records {
+            self.flush(partition);
+        }
+    }
+
+    /// The periodic work of the poll loop: cut live batches, flush aged
+    /// partitions, retry failed writes, probe storage, update gauges.
+    pub(super) fn tick(&mut self) {
+        if self.last_cut.elapsed() >= self.config.live_interval {
+            self.last_cut = Instant::now();
+            let partitions: Vec<i32> = self.pending.keys().copied().collect();
+            for partition in partitions {
+                self.cut(partition);
+            }
+            self.update_gauges();
+        }
+        let aged: Vec<i32> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.since.elapsed() >= self.config.flush_interval)
+            .map(|(k, _)| *k)
+            .collect();
+        for partition in aged {
+            self.flush(partition);
+        }
+        if self.last_probe.elapsed() >= Duration::from_secs(5) {
+            self.last_probe = Instant::now();
+            let ok = probe_storage(&self.config.data_dir).is_ok();
+            // A probe only clears a failed write once the write itself works.
+            if !ok || self.retry_at.is_none() {
+                self.set_storage(ok);
+            }
+        }
+    }
+
+    /// Whether to stop fetching: storage is failing and a partition already
+    /// holds more than two flushes' worth of records.
+    pub(super) fn must_pause(&self) -> bool {
+        self.retry_at.is_some()
+            && self
+                .pending
+                .values()
+                .any(|p| p.records >= 2 * self.config.flush_records)
+    }
+
+    /// Turns a partition's uncut records into a batch: pending, and live.
+    fn cut(&mut self, partition: i32) {
+        let (Some(p), Some(decoder)) = (
+            self.pending.get_mut(&partition),
+            self.decoders.get_mut(&partition),
+        ) else {
+            return;
+        };
+        let Some(first) = p.uncut.take() else {
+            return;
+        };
+        let result = (|| -> Result<()> {
+            let batch = decoder.finish_batch()?;
+            let rejected = decoder.take_rejected();
+            let stats = decoder.take_stats();
+            let live = LiveBatch {
+                topic: self.topic.clone(),
+                partition,
+                first,
+                last: p.last,
+                batch: batch.clone(),
+            };
+            if let Some(m) = &self.config.metrics {
+                m.observe_batch(&batch);
+                m.observe_stats(&stats);
+                // Lag in seconds: the event age of the newest consumed event.
+                if let Some(ts) = last_ts(&batch) {
+                    m.lag(partition, None, Some((now_ms() - ts) / 1000));
+                }
+            }
+            accumulate(&mut self.report.stats, &stats);
+            if !rejected.is_empty() {
+                self.config.live.push_rejected(LiveBatch {
+                    batch: rejected_batch(&rejected)?,
+                    ..live.clone()
+                });
+            }
+            self.config.live.push_attempts(live);
+            p.batches.push(batch);
+            p.rejected.extend(rejected);
+            Ok(())
+        })();
+        if let Err(e) = result {
+            self.failure.get_or_insert(e);
+        }
+    }
+
+    pub(super) fn flush_all(&mut self) {
+        let all: Vec<i32> = self.pending.keys().copied().collect();
+        for partition in all {
+            self.store(partition);
+        }
+    }
+
+    /// Stores one partition's pending records, unless a failed write is
+    /// waiting for its retry time.
+    fn flush(&mut self, partition: i32) {
+        if self.retry_at.is_some_and(|at| Instant::now() < at) {
+            return;
+        }
+        self.store(partition);
+    }
+
+    /// Writes one partition's pending records now. A storage failure keeps
+    /// them pending for a retry; any other failure is fatal.
+    fn store(&mut self, partition: i32) {
+        self.cut(partition);
+        let Some(mut p) = self.pending.remove(&partition) else {
+            return;
+        };
+        if !p.dead_lettered {
+            p.dead_lettered = true;
+            if let Some(dlq) = &self.dlq
+                && !p.rejected.is_empty()
+            {
+                let lost = dlq.send(&p.rejected, self.dlq_timeout);
+                let sent = p.rejected.len() as u64 - lost;
+                self.report.dead_letters += sent;
+                self.report.dead_letters_failed += lost;
+                if let Some(m) = &self.config.metrics {
+                    m.dead_letters(sent, lost);
+                }
+            }
+        }
+        let range = FlushRange {
+            topic: self.config.topic.clone(),
+            partition,
+            first: p.first,
+            last: p.last,
+        };
+        let started = Instant::now();
+        let written = rejected_batch(&p.rejected)
+            .map_err(Error::from)
+            .and_then(|rejected| {
+                self.sink
+                    .write_flush(&range, &p.batches, Some(&rejected), now_ms())
+            });
+        match written {
+            Ok(report) => {
+                tracing::debug!(
+                    partition,
+                    first = p.first,
+                    last = p.last,
+                    rows = report.accepted_rows,
+                    rejected = report.rejected_rows,
+                    bytes = report.bytes,
+                    "flushed"
+                );
+                self.report.flushes += 1;
+                self.config.live.release(&self.topic, partition, p.last);
+                if let Some(m) = &self.config.metrics {
+                    m.flushed(started.elapsed(), &report);
+                }
+                self.to_commit.insert(partition, p.last + 1);
+                if self.retry_at.take().is_some() {
+                    tracing::info!("storage writable again; flushes resumed");
+                }
+                self.backoff = Duration::ZERO;
+                self.set_storage(true);
+            }
+            Err(e @ (Error::Io { .. } | Error::Parquet(_))) => {
+                self.backoff =
+                    (self.backoff * 2).clamp(Duration::from_millis(500), Duration::from_secs(30));
+                self.retry_at = Some(Instant::now() + self.backoff);
+                tracing::error!(
+                    partition,
+                    error = %e,
+                    retry_in = ?self.backoff,
+                    "flush failed; keeping the records and retrying"
+                );
+                if let Some(m) = &self.config.metrics {
+                    m.flush_failed();
+                }
+                self.set_storage(false);
+                self.pending.insert(partition, p);
+            }
+            Err(e) => {
+                self.failure.get_or_insert(e);
+                self.pending.insert(partition, p);
+            }
+        }
+    }
+
+    /// Records held but not stored, when the worker has to give up on them.
+    pub(super) fn unstored(&self) -> usize {
+        self.pending.values().map(|p| p.records).sum()
+    }
+
+    fn set_storage(&self, ok: bool) {
+        if self.config.health.set_storage_writable(ok) && ok {
+            tracing::info!("data directory writable");
+        }
+        if let Some(m) = &self.config.metrics {
+            m.storage_writable(ok);
+        }
+    }
+
+    fn update_gauges(&self) {
+        if let Some(m) = &self.config.metrics {
+            m.live_rows(self.config.live.rows());
+            for (&partition, &next) in &self.next {
+                let lag = self
+                    .watermarks
+                    .get(&partition)
+                    .map(|&hi| (hi - next).max(0));
+                m.lag(partition, lag, None);
+            }
+        }
+    }
+
+    /// The partition has no more records for now.
+    pub(super) fn caught_up(&mut self, partition: i32) {
+        if let Some(m) = &self.config.metrics {
+            m.lag(partition, Some(0), Some(0));
+        }
+    }
+
+    /// Commits the offsets of what was flushed (advisory: the files decide).
+    pub(super) fn commit(&mut self, consumer: &BaseConsumer<IngestContext>, mode: CommitMode) {
+        if self.to_commit.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (partition, next) in std::mem::take(&mut self.to_commit) {
+            let _ = tpl.add_partition_offset(&self.config.topic, partition, Offset::Offset(next));
+        }
+        if let Err(e) = consumer.commit(&tpl, mode) {
+            tracing::debug!(error = %e, "offset commit failed (advisory only)");
+        }
+    }
+}
+
+/// The newest event time in a batch of accepted rows.
+fn last_ts(batch: &RecordBatch) -> Option<i64> {
+    let ts = batch
+        .columns()
+        .get(col::TS)?
+        .as_primitive_opt::<TimestampMillisecondType>()?;
+    arrow::compute::max(ts)
+}
+
+fn accumulate(total: &mut DecodeStats, s: &DecodeStats) {
+    total.messages += s.messages;
+    total.accepted += s.accepted;
+    total.duplicates += s.duplicates;
+    total.unknown_fields += s.unknown_fields;
+    total.truncated_error_messages += s.truncated_error_messages;
+    for (t, v) in total.rejected.iter_mut().zip(s.rejected) {
+        *t += v;
+    }
+    for (t, v) in total.unknown_values.iter_mut().zip(s.unknown_values) {
+        *t += v;
+    }
+}
+
+pub(super) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
