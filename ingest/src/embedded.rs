@@ -31,8 +31,9 @@
 //! - **Limits.** Everything is kept in memory, and each partition keeps at
 //!   most 5 MiB or 100 000 record batches: older batches are dropped (the
 //!   log start offset moves, like size-based retention). At the simulator's
-//!   default 100 events/s (~450 bytes each) three partitions hold roughly
-//!   the last 6 minutes. `message.max.bytes` is not enforced.
+//!   default 100 events/s (~400 bytes each) three partitions hold roughly
+//!   the last 6 minutes. The brokers set no message size limit (clients
+//!   still apply their own `message.max.bytes`).
 //! - **Faults.** [`broker_down`](EmbeddedBroker::broker_down) closes a
 //!   broker's connections and refuses new ones (the port stays reserved);
 //!   leadership does not move. [`request_errors`](EmbeddedBroker::request_errors)
