@@ -102,7 +102,13 @@ pub fn cutoff(now_ms: i64, days: u32) -> String {
 mod tests {
     use super::*;
 
-    fn touch(dir: &Path, table: &str, date: &str, p: i32, first: i64, last: i64, i: u32, n: u32) {
+    fn touch(
+        dir: &Path,
+        table: &str,
+        date: &str,
+        (p, first, last): (i32, i64, i64),
+        (i, n): (u32, u32),
+    ) {
         let f = FlushFile {
             range: FlushRange {
                 topic: "t".into(),
@@ -123,13 +129,13 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         // p0: an old flush, a flush straddling old and new dates, the newest (old).
-        touch(dir, ATTEMPTS_DIR, "2026-01-01", 0, 0, 9, 1, 2);
-        touch(dir, REJECTED_DIR, "2026-01-01", 0, 0, 9, 2, 2);
-        touch(dir, ATTEMPTS_DIR, "2026-01-01", 0, 10, 19, 1, 2);
-        touch(dir, ATTEMPTS_DIR, "2026-03-01", 0, 10, 19, 2, 2);
-        touch(dir, ATTEMPTS_DIR, "2026-01-02", 0, 20, 29, 1, 1);
+        touch(dir, ATTEMPTS_DIR, "2026-01-01", (0, 0, 9), (1, 2));
+        touch(dir, REJECTED_DIR, "2026-01-01", (0, 0, 9), (2, 2));
+        touch(dir, ATTEMPTS_DIR, "2026-01-01", (0, 10, 19), (1, 2));
+        touch(dir, ATTEMPTS_DIR, "2026-03-01", (0, 10, 19), (2, 2));
+        touch(dir, ATTEMPTS_DIR, "2026-01-02", (0, 20, 29), (1, 1));
         // p1: only one (old) flush: it is the newest, kept.
-        touch(dir, ATTEMPTS_DIR, "2026-01-01", 1, 0, 5, 1, 1);
+        touch(dir, ATTEMPTS_DIR, "2026-01-01", (1, 0, 5), (1, 1));
         let swept = sweep(dir, "t", "2026-02-01").unwrap();
         assert_eq!(
             swept,

@@ -1,6 +1,7 @@
 //! `orderpulse ingest`: consume the order-attempt topic into Parquet, exactly
 //! once, as one member of a consumer group (run several to scale out).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use ingest::consume::{self, IngestConfig};
 use ingest::decode::UserKeyHasher;
+use ingest::metrics::IngestMetrics;
 use tokio_util::sync::CancellationToken;
 
 use super::KafkaArgs;
@@ -54,6 +56,24 @@ pub(crate) struct IngestArgs {
     #[arg(long, env = "ORDERPULSE_FLUSH_INTERVAL", default_value = "30s",
           value_parser = parse_interval)]
     flush_interval: Duration,
+
+    /// Serve /healthz, /readyz and /metrics (Prometheus) on this address,
+    /// e.g. 127.0.0.1:9464. Off when not given.
+    #[arg(long, env = "ORDERPULSE_HTTP_ADDR")]
+    http_addr: Option<SocketAddr>,
+
+    /// Remove stored flushes whose date partitions are all older than this
+    /// many days (checked hourly). Off when not given.
+    #[arg(long, env = "ORDERPULSE_RETENTION_DAYS",
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    retention_days: Option<u32>,
+
+    /// Longest wait after SIGTERM/SIGINT: what was decoded is written, then the
+    /// process exits even if the broker is unreachable (unwritten records are
+    /// read again on the next start).
+    #[arg(long, env = "ORDERPULSE_SHUTDOWN_TIMEOUT", default_value = "10s",
+          value_parser = parse_interval)]
+    shutdown_timeout: Duration,
 }
 
 fn parse_interval(s: &str) -> Result<Duration, String> {
@@ -80,6 +100,25 @@ pub(crate) async fn run(args: IngestArgs, shutdown: CancellationToken) -> anyhow
     config.flush_records = args.flush_records as usize;
     config.dlq_topic = (!args.dlq_topic.is_empty()).then_some(args.dlq_topic);
     config.flush_interval = args.flush_interval;
+    config.retention_days = args.retention_days;
+    let registry = prometheus::Registry::new();
+    config.metrics = Some(IngestMetrics::register(&registry)?);
+    // HTTP stops last: its own token, cancelled after the worker returned.
+    let http_stop = CancellationToken::new();
+    let http = match args.http_addr {
+        Some(addr) => {
+            let routes = dashboards::ops::routes(dashboards::ops::OpsState {
+                registry,
+                health: config.health.clone(),
+            });
+            let (bound, task) = dashboards::ops::serve(addr, routes, http_stop.clone())
+                .await
+                .with_context(|| format!("binding --http-addr {addr}"))?;
+            tracing::info!(addr = %bound, "serving /healthz /readyz /metrics");
+            Some(task)
+        }
+        None => None,
+    };
     tracing::info!(
         brokers = %config.brokers,
         topic = %config.topic,
@@ -87,9 +126,30 @@ pub(crate) async fn run(args: IngestArgs, shutdown: CancellationToken) -> anyhow
         data_dir = %config.data_dir.display(),
         "ingesting"
     );
-    let report = tokio::task::spawn_blocking(move || consume::run(config, &shutdown))
-        .await
-        .context("the ingest worker panicked")??;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let token = shutdown.clone();
+    std::thread::Builder::new()
+        .name("ingest".into())
+        .spawn(move || {
+            let _ = done_tx.send(consume::run(config, &token));
+        })
+        .context("starting the ingest thread")?;
+    let result = tokio::select! {
+        r = done_rx => r.context("the ingest worker panicked")?,
+        () = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(args.shutdown_timeout).await;
+        } => Err(anyhow::anyhow!(
+            "shutdown took longer than --shutdown-timeout {}; records not yet written are read \
+             again on the next start",
+            humantime::format_duration(args.shutdown_timeout)
+        ))?,
+    };
+    http_stop.cancel();
+    if let Some(task) = http {
+        let _ = task.await;
+    }
+    let report = result?;
     let s = &report.stats;
     eprintln!(
         "ingested {} records in {} flushes: {} accepted, {} rejected, {} duplicates; \

@@ -341,12 +341,10 @@ impl Worker {
             last: p.last,
         };
         let started = Instant::now();
-        let written = rejected_batch(&p.rejected)
-            .map_err(Error::from)
-            .and_then(|rejected| {
-                self.sink
-                    .write_flush(&range, &p.batches, Some(&rejected), now_ms())
-            });
+        let written = rejected_batch(&p.rejected).and_then(|rejected| {
+            self.sink
+                .write_flush(&range, &p.batches, Some(&rejected), now_ms())
+        });
         match written {
             Ok(report) => {
                 tracing::debug!(
