@@ -1,6 +1,33 @@
-//! DataFusion SQL over what ingest wrote, saved queries and spike detection.
+//! DataFusion SQL over what ingest wrote (and what it holds in memory),
+//! saved queries, and the guardrails every query path shares.
 //!
 //! # Layout
-//! Nothing yet: the analytics issue builds the `SessionContext` factory, the
-//! saved queries and the detector here. It reads the schemas from [`model`]
-//! and never writes event data.
+//! - [`engine`]: [`Analytics`], built from an [`AnalyticsConfig`]: makes the
+//!   `SessionContext`s, runs SQL and saved queries on its own runtime under
+//!   the limits, and plans every saved query at start-up.
+//! - [`table`]: [`StoredTable`], the `order_attempts`, `rejected_events` and
+//!   `alerts` tables: complete flushes only (listed again per scan, `date=`
+//!   directories pruned by `ts`), UNION the live rows not yet stored.
+//! - [`guard`]: [`Limits`] and the checks on SQL text: length, nesting depth,
+//!   parser recursion, one read-only statement.
+//! - [`saved`]: `queries/<name>.sql` with their headers (purpose, typed
+//!   parameters with defaults, output columns), embedded in the binary;
+//!   parameters are bound as typed values, never pasted into SQL.
+//! - [`format`]: results as an aligned table, CSV or JSON.
+//! - [`error`]: the crate's error type.
+//!
+//! Analytics only reads: it never writes event data and never links Kafka.
+
+pub mod engine;
+pub mod error;
+pub mod format;
+pub mod guard;
+pub mod saved;
+pub mod table;
+
+pub use engine::{Analytics, AnalyticsConfig, QueryOutput};
+pub use error::{Error, Result};
+pub use format::Format;
+pub use guard::Limits;
+pub use saved::{ParamKind, ParamSpec, SavedQueries, SavedQuery};
+pub use table::{StoredTable, TableKind};

@@ -18,6 +18,8 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 pub const ORDER_ATTEMPTS: &str = "order_attempts";
 /// SQL table name of rejected records.
 pub const REJECTED_EVENTS: &str = "rejected_events";
+/// SQL table name of alert state changes.
+pub const ALERTS: &str = "alerts";
 
 /// The Arrow type of dictionary-encoded string columns.
 pub fn dict_type() -> DataType {
@@ -104,6 +106,34 @@ static REJECTED_EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("ingested_at", ts_type(), false),
     ]))
 });
+
+static ALERTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let f64 = |name: &str| Field::new(name, DataType::Float64, false);
+    let i64 = |name: &str| Field::new(name, DataType::Int64, false);
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("slice", DataType::Utf8, false),
+        Field::new("started_at", ts_type(), false),
+        Field::new("resolved_at", ts_type(), true),
+        i64("window_seconds"),
+        i64("attempts"),
+        i64("failures"),
+        f64("failure_rate"),
+        f64("baseline_rate"),
+        f64("score"),
+        Field::new("contributors", DataType::Utf8, false),
+        Field::new("runbook", DataType::Utf8, false),
+    ]))
+});
+
+/// Schema of the `alerts` table: one row per alert state change (CONTRACT
+/// section 7). `status` is `firing` or `resolved`; `slice` (an object of
+/// dimension → value) and `contributors` (a list of `{dimension, value,
+/// share}`) are JSON text.
+pub fn alerts_schema() -> SchemaRef {
+    ALERTS_SCHEMA.clone()
+}
 
 /// Schema of the `order_attempts` table: one row per accepted event.
 pub fn order_attempts_schema() -> SchemaRef {

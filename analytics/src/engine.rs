@@ -1,0 +1,317 @@
+//! [`Analytics`]: the one way to run SQL over the data directory, shared by
+//! the CLI, HTTP and the Postgres wire.
+//!
+//! Queries run on a Tokio runtime that `Analytics` owns (threads named
+//! `analytics-query`, with large stacks), never on the caller's: a heavy
+//! query cannot starve an HTTP server's health checks. Every query gets a
+//! fresh `SessionContext` over one shared DataFusion runtime whose memory
+//! pool is the memory limit (no spilling to disk). A query that outlives the
+//! time limit is dropped on the query runtime, which cancels its DataFusion
+//! tasks; a caller that stops waiting (drops the future) cancels it too.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::ParamValues;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::scalar::ScalarValue;
+use datafusion::sql::parser::Statement as DFStatement;
+use futures::StreamExt;
+use model::LiveRows;
+use model::schema::{ALERTS, ORDER_ATTEMPTS, REJECTED_EVENTS};
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+
+use crate::guard::{Limits, parse_read_only, read_only_options};
+use crate::saved::{SavedQueries, SavedQuery};
+use crate::table::{StoredTable, TableKind};
+use crate::{Error, Result};
+
+/// What an [`Analytics`] reads and how it limits queries.
+#[derive(Debug, Clone)]
+pub struct AnalyticsConfig {
+    /// The data directory ingest writes (`--data-dir`).
+    pub data_dir: PathBuf,
+    /// Rows ingest decoded but has not stored yet, when running in-process.
+    pub live: Option<LiveRows>,
+    pub limits: Limits,
+    /// The saved queries (usually [`SavedQueries::embedded`]).
+    pub queries: SavedQueries,
+}
+
+impl AnalyticsConfig {
+    /// The data directory with default limits and the embedded queries.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Result<Self> {
+        Ok(Self {
+            data_dir: data_dir.into(),
+            live: None,
+            limits: Limits::default(),
+            queries: SavedQueries::embedded()?,
+        })
+    }
+}
+
+/// A query's result.
+#[derive(Debug, Clone)]
+pub struct QueryOutput {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub rows: usize,
+    /// Wall time from the call to the last batch.
+    pub elapsed: Duration,
+}
+
+/// Runs SQL and saved queries under the guardrails. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Analytics {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    data_dir: PathBuf,
+    live: Option<LiveRows>,
+    limits: Limits,
+    queries: SavedQueries,
+    df_runtime: Arc<RuntimeEnv>,
+    /// `Some` until drop, which shuts it down without blocking.
+    runtime: Option<Runtime>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Analytics {
+    /// Builds the query runtime and plans every saved query, so a broken one
+    /// fails here (at start-up), not when first asked for.
+    pub async fn new(config: AnalyticsConfig) -> Result<Analytics> {
+        let data_dir =
+            std::path::absolute(&config.data_dir).map_err(Error::io(&config.data_dir))?;
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        if config.limits.threads > 0 {
+            builder.worker_threads(config.limits.threads);
+        }
+        let runtime = builder
+            .thread_name("analytics-query")
+            .thread_stack_size(16 << 20)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Runtime(e.to_string()))?;
+        let df_runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(config.limits.memory_bytes, 1.0)
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+            )
+            .build_arc()?;
+        let analytics = Analytics {
+            inner: Arc::new(Inner {
+                data_dir,
+                live: config.live,
+                limits: config.limits,
+                queries: config.queries,
+                df_runtime,
+                runtime: Some(runtime),
+            }),
+        };
+        let check = analytics.clone();
+        analytics
+            .spawn(async move { check.plan_saved_queries().await })
+            .await?;
+        Ok(analytics)
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// The saved queries, sorted by name.
+    pub fn saved_queries(&self) -> &SavedQueries {
+        &self.inner.queries
+    }
+
+    /// A DataFusion context with the three tables. The guardrails are NOT in
+    /// it: run user SQL through [`Analytics::sql`].
+    pub fn session(&self) -> Result<SessionContext> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .set_bool("datafusion.execution.parquet.pushdown_filters", true);
+        let ctx = SessionContext::new_with_config_rt(config, self.inner.df_runtime.clone());
+        for (name, kind) in [
+            (ORDER_ATTEMPTS, TableKind::Attempts),
+            (REJECTED_EVENTS, TableKind::Rejected),
+            (ALERTS, TableKind::Alerts),
+        ] {
+            let table =
+                StoredTable::new(kind, self.inner.data_dir.clone(), self.inner.live.clone());
+            ctx.register_table(name, Arc::new(table))?;
+        }
+        Ok(ctx)
+    }
+
+    /// Runs one read-only SQL statement.
+    pub async fn sql(&self, sql: &str) -> Result<QueryOutput> {
+        let started = Instant::now();
+        let statement = parse_read_only(sql, &self.inner.limits)?;
+        self.run(statement, None, started).await
+    }
+
+    /// Runs a saved query with `params` (`name`, value text) over its defaults.
+    pub async fn query(&self, name: &str, params: &[(String, String)]) -> Result<QueryOutput> {
+        let started = Instant::now();
+        let saved = self
+            .inner
+            .queries
+            .get(name)
+            .ok_or_else(|| Error::UnknownQuery(name.to_string()))?;
+        let values = saved.bind(params, chrono::Utc::now().timestamp_millis())?;
+        let statement = parse_read_only(&saved.sql, &self.inner.limits)?;
+        self.run(statement, Some(values), started).await
+    }
+
+    /// Tasks alive on the query runtime (0 when no query runs): for tests
+    /// and metrics.
+    pub fn running_tasks(&self) -> usize {
+        self.inner
+            .runtime
+            .as_ref()
+            .map_or(0, |rt| rt.metrics().num_alive_tasks())
+    }
+
+    async fn run(
+        &self,
+        statement: DFStatement,
+        params: Option<Vec<(String, ScalarValue)>>,
+        started: Instant,
+    ) -> Result<QueryOutput> {
+        let this = self.clone();
+        let timeout = self.inner.limits.timeout;
+        let (schema, batches) = self
+            .spawn(async move {
+                match tokio::time::timeout(timeout, this.execute(statement, params)).await {
+                    Ok(result) => result,
+                    // The query future is dropped here: its streams and the
+                    // DataFusion tasks they spawned are cancelled.
+                    Err(_) => Err(Error::Timeout(timeout)),
+                }
+            })
+            .await?;
+        let rows = batches.iter().map(RecordBatch::num_rows).sum();
+        Ok(QueryOutput {
+            schema,
+            batches,
+            rows,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Plans, runs and collects one statement under the result caps.
+    async fn execute(
+        &self,
+        statement: DFStatement,
+        params: Option<Vec<(String, ScalarValue)>>,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let ctx = self.session()?;
+        let plan = ctx.state().statement_to_plan(statement).await?;
+        read_only_options().verify_plan(&plan)?;
+        let mut df = ctx.execute_logical_plan(plan).await?;
+        if let Some(values) = params {
+            df = df.with_param_values(ParamValues::from(values))?;
+        }
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let mut stream = df.execute_stream().await?;
+        let limits = &self.inner.limits;
+        let (mut rows, mut bytes) = (0usize, 0usize);
+        let mut batches = Vec::new();
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            rows += batch.num_rows();
+            bytes += batch
+                .columns()
+                .iter()
+                .map(|c| c.to_data().get_slice_memory_size().unwrap_or(0))
+                .sum::<usize>();
+            if rows > limits.max_rows {
+                return Err(Error::Limit(format!(
+                    "the result has more than {} rows; add a LIMIT or aggregate",
+                    limits.max_rows
+                )));
+            }
+            if bytes > limits.max_result_bytes {
+                return Err(Error::Limit(format!(
+                    "the result is over {} bytes; select fewer columns or rows",
+                    limits.max_result_bytes
+                )));
+            }
+            if batch.num_rows() > 0 {
+                batches.push(batch);
+            }
+        }
+        Ok((schema, batches))
+    }
+
+    /// Plans every saved query with its default parameters.
+    async fn plan_saved_queries(&self) -> Result<()> {
+        let now = chrono::Utc::now().timestamp_millis();
+        for saved in self.inner.queries.iter() {
+            self.plan_saved(saved, now)
+                .await
+                .map_err(|e| Error::SavedQuery {
+                    name: saved.name.clone(),
+                    origin: saved.origin.clone(),
+                    message: e.to_string(),
+                })?;
+        }
+        Ok(())
+    }
+
+    async fn plan_saved(&self, saved: &SavedQuery, now_ms: i64) -> Result<()> {
+        let values = saved.bind(&[], now_ms)?;
+        let statement = parse_read_only(&saved.sql, &self.inner.limits)?;
+        let ctx = self.session()?;
+        let plan = ctx.state().statement_to_plan(statement).await?;
+        read_only_options().verify_plan(&plan)?;
+        let df = ctx
+            .execute_logical_plan(plan)
+            .await?
+            .with_param_values(ParamValues::from(values))?;
+        df.into_optimized_plan()?;
+        Ok(())
+    }
+
+    /// Runs `fut` on the query runtime; dropping the returned future aborts it.
+    async fn spawn<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        let rt = self
+            .inner
+            .runtime
+            .as_ref()
+            .ok_or_else(|| Error::Runtime("the query runtime is shut down".into()))?;
+        let mut task = AbortOnDrop(rt.spawn(fut));
+        match (&mut task.0).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => Err(Error::Runtime(format!("a query task panicked: {e}"))),
+            Err(e) => Err(Error::Runtime(e.to_string())),
+        }
+    }
+}
+
+/// Aborts a query task when its caller stops waiting for it.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,397 @@
+//! Saved queries: `queries/<name>.sql`, embedded in the binary, or read from
+//! a directory that overrides them.
+//!
+//! Each file opens with a header of `--` lines that says what it is:
+//!
+//! ```sql
+//! -- failures_by_cause: failed attempts per cause in a window, with shares.
+//! -- param: start timestamp = now-24h -- window start (inclusive)
+//! -- param: end timestamp = now -- window end (exclusive)
+//! -- column: failure_cause text -- the cause
+//! -- column: failures bigint
+//! SELECT ... WHERE ts >= $start AND ts < $end ...
+//! ```
+//!
+//! The first line is `name: purpose` (more purpose lines may follow), then
+//! `param: NAME TYPE = DEFAULT -- description` and `column: NAME TYPE --
+//! description` lines. Types of parameters are in [`ParamKind`]; every
+//! parameter has a default. The body refers to parameters as `$name`
+//! placeholders, bound to typed values by [`SavedQuery::bind`].
+
+mod params;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use datafusion::scalar::ScalarValue;
+
+pub use params::ParamKind;
+
+use crate::{Error, Result};
+
+/// The saved queries shipped in `queries/`, compiled into the binary.
+const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "cause_channel_payment",
+        include_str!("../../queries/cause_channel_payment.sql"),
+    ),
+    (
+        "failure_rate_by_app_version",
+        include_str!("../../queries/failure_rate_by_app_version.sql"),
+    ),
+    (
+        "failure_rate_trend",
+        include_str!("../../queries/failure_rate_trend.sql"),
+    ),
+    (
+        "failures_by_cause",
+        include_str!("../../queries/failures_by_cause.sql"),
+    ),
+    (
+        "failures_by_channel",
+        include_str!("../../queries/failures_by_channel.sql"),
+    ),
+    (
+        "failures_by_payment_method",
+        include_str!("../../queries/failures_by_payment_method.sql"),
+    ),
+    (
+        "latency_percentiles_by_channel",
+        include_str!("../../queries/latency_percentiles_by_channel.sql"),
+    ),
+    (
+        "rejected_by_reason",
+        include_str!("../../queries/rejected_by_reason.sql"),
+    ),
+    (
+        "retry_recovery_rate",
+        include_str!("../../queries/retry_recovery_rate.sql"),
+    ),
+    (
+        "top_error_codes",
+        include_str!("../../queries/top_error_codes.sql"),
+    ),
+];
+
+/// One parameter a saved query takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamSpec {
+    pub name: String,
+    pub kind: ParamKind,
+    /// Used when the caller gives no value (same syntax as a given value).
+    pub default: String,
+    pub description: String,
+}
+
+/// One output column, as the header documents it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnSpec {
+    pub name: String,
+    pub sql_type: String,
+    pub description: String,
+}
+
+/// A parsed saved query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedQuery {
+    pub name: String,
+    pub purpose: String,
+    pub params: Vec<ParamSpec>,
+    pub columns: Vec<ColumnSpec>,
+    /// The whole file text (header comments included; they are SQL comments).
+    pub sql: String,
+    /// Where it came from: `embedded` or the file path.
+    pub origin: String,
+}
+
+impl SavedQuery {
+    /// Parses a saved query file.
+    pub fn parse(name: &str, text: &str, origin: &str) -> Result<SavedQuery> {
+        let broken = |message: String| Error::SavedQuery {
+            name: name.to_string(),
+            origin: origin.to_string(),
+            message,
+        };
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(broken(
+                "a saved query name is lowercase letters, digits and _".into(),
+            ));
+        }
+        let mut header = text
+            .lines()
+            .map_while(|l| l.trim().strip_prefix("--"))
+            .map(str::trim);
+        let first = header.next().unwrap_or("");
+        let purpose = match first.split_once(':') {
+            Some((n, purpose)) if n.trim() == name => purpose.trim().to_string(),
+            _ => {
+                return Err(broken(format!(
+                    "the first line must be `-- {name}: <purpose>`"
+                )));
+            }
+        };
+        let mut query = SavedQuery {
+            name: name.to_string(),
+            purpose,
+            params: Vec::new(),
+            columns: Vec::new(),
+            sql: text.to_string(),
+            origin: origin.to_string(),
+        };
+        for line in header {
+            let (spec, description) = match line.split_once(" -- ") {
+                Some((s, d)) => (s.trim(), d.trim().to_string()),
+                None => (line, String::new()),
+            };
+            if let Some(p) = spec.strip_prefix("param:") {
+                let (decl, default) = p
+                    .split_once('=')
+                    .map(|(d, v)| (d.trim(), v.trim().to_string()))
+                    .ok_or_else(|| broken(format!("`{line}`: a parameter needs `= default`")))?;
+                let mut words = decl.split_whitespace();
+                let (Some(pname), Some(kind), None) = (words.next(), words.next(), words.next())
+                else {
+                    return Err(broken(format!(
+                        "`{line}`: expected `param: NAME TYPE = DEFAULT`"
+                    )));
+                };
+                let kind = ParamKind::parse(kind)
+                    .ok_or_else(|| broken(format!("`{line}`: type is timestamp or interval")))?;
+                if query.params.iter().any(|q| q.name == pname) {
+                    return Err(broken(format!("parameter `{pname}` declared twice")));
+                }
+                kind.value(&default, 1_800_000_000_000)
+                    .map_err(|e| broken(format!("default of `{pname}`: {e}")))?;
+                query.params.push(ParamSpec {
+                    name: pname.to_string(),
+                    kind,
+                    default,
+                    description,
+                });
+            } else if let Some(c) = spec.strip_prefix("column:") {
+                let (cname, sql_type) = c
+                    .trim()
+                    .split_once(char::is_whitespace)
+                    .ok_or_else(|| broken(format!("`{line}`: expected `column: NAME TYPE`")))?;
+                query.columns.push(ColumnSpec {
+                    name: cname.to_string(),
+                    sql_type: sql_type.trim().to_string(),
+                    description,
+                });
+            } else if !line.is_empty() {
+                if !query.params.is_empty() || !query.columns.is_empty() {
+                    return Err(broken(format!("`{line}`: unknown header line")));
+                }
+                query.purpose.push(' ');
+                query.purpose.push_str(line);
+            }
+        }
+        if query.columns.is_empty() {
+            return Err(broken("the header lists no `column:`".into()));
+        }
+        Ok(query)
+    }
+
+    /// The values to bind: `given` (`name`, text) over the defaults. Unknown,
+    /// repeated or malformed parameters are errors.
+    pub fn bind(
+        &self,
+        given: &[(String, String)],
+        now_ms: i64,
+    ) -> Result<Vec<(String, ScalarValue)>> {
+        let param_error = |param: &str, message: String| Error::Param {
+            query: self.name.clone(),
+            param: param.to_string(),
+            message,
+        };
+        let mut values: BTreeMap<&str, &str> = BTreeMap::new();
+        for (name, value) in given {
+            if !self.params.iter().any(|p| p.name == *name) {
+                let known: Vec<&str> = self.params.iter().map(|p| p.name.as_str()).collect();
+                let takes = if known.is_empty() {
+                    "it takes none".to_string()
+                } else {
+                    format!("it takes {}", known.join(", "))
+                };
+                return Err(param_error(name, format!("unknown parameter; {takes}")));
+            }
+            if values.insert(name, value).is_some() {
+                return Err(param_error(name, "given more than once".into()));
+            }
+        }
+        self.params
+            .iter()
+            .map(|p| {
+                let text = values.get(p.name.as_str()).copied().unwrap_or(&p.default);
+                let value = p
+                    .kind
+                    .value(text, now_ms)
+                    .map_err(|e| param_error(&p.name, e))?;
+                Ok((p.name.clone(), value))
+            })
+            .collect()
+    }
+}
+
+/// Every saved query, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SavedQueries {
+    queries: BTreeMap<String, SavedQuery>,
+}
+
+impl SavedQueries {
+    /// The queries compiled into the binary (the repository's `queries/`).
+    pub fn embedded() -> Result<SavedQueries> {
+        let mut queries = BTreeMap::new();
+        for (name, text) in EMBEDDED {
+            queries.insert(name.to_string(), SavedQuery::parse(name, text, "embedded")?);
+        }
+        Ok(SavedQueries { queries })
+    }
+
+    /// The `*.sql` files of `dir` (other files are ignored).
+    pub fn from_dir(dir: &Path) -> Result<SavedQueries> {
+        let mut queries = BTreeMap::new();
+        for entry in fs::read_dir(dir).map_err(Error::io(dir))? {
+            let path = entry.map_err(Error::io(dir))?.path();
+            let Some(name) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".sql"))
+            else {
+                continue;
+            };
+            let text = fs::read_to_string(&path).map_err(Error::io(&path))?;
+            let query = SavedQuery::parse(name, &text, &path.display().to_string())?;
+            queries.insert(name.to_string(), query);
+        }
+        Ok(SavedQueries { queries })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&SavedQuery> {
+        self.queries.get(name)
+    }
+
+    /// All queries, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = &SavedQuery> {
+        self.queries.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.queries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "-- q: counts things\n-- over a window.\n\
+        -- param: start timestamp = now-24h -- window start\n\
+        -- param: bucket interval = 1 hour\n\
+        -- column: n bigint -- how many\n\
+        SELECT count(*) AS n FROM order_attempts WHERE ts >= $start\n";
+
+    #[test]
+    fn header_parses_into_purpose_params_and_columns() {
+        let q = SavedQuery::parse("q", TEXT, "test").expect("parse");
+        assert_eq!(q.purpose, "counts things over a window.");
+        assert_eq!(q.params.len(), 2);
+        assert_eq!(q.params[0].name, "start");
+        assert_eq!(q.params[0].kind, ParamKind::Timestamp);
+        assert_eq!(q.params[0].default, "now-24h");
+        assert_eq!(q.params[0].description, "window start");
+        assert_eq!(q.params[1].kind, ParamKind::Interval);
+        assert_eq!(q.columns[0].name, "n");
+        assert_eq!(q.columns[0].sql_type, "bigint");
+    }
+
+    #[test]
+    fn broken_headers_are_refused() {
+        for (name, text) in [
+            ("q", "SELECT 1"),
+            ("other", TEXT),
+            ("Q-1", TEXT),
+            (
+                "q",
+                "-- q: x\n-- param: start timestamp -- no default\n-- column: n bigint\nSELECT 1",
+            ),
+            (
+                "q",
+                "-- q: x\n-- param: start date = now\n-- column: n bigint\nSELECT 1",
+            ),
+            (
+                "q",
+                "-- q: x\n-- param: start timestamp = soon\n-- column: n bigint\nSELECT 1",
+            ),
+            (
+                "q",
+                "-- q: x\n-- param: a timestamp = now\n-- param: a timestamp = now\n-- column: n bigint\nSELECT 1",
+            ),
+            ("q", "-- q: x\nSELECT 1"),
+        ] {
+            assert!(
+                SavedQuery::parse(name, text, "test").is_err(),
+                "{name}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn bind_uses_defaults_and_refuses_unknown_repeated_and_malformed() {
+        let q = SavedQuery::parse("q", TEXT, "test").expect("parse");
+        let now = 1_000_000_000_000;
+        let values = q.bind(&[], now).expect("defaults");
+        assert_eq!(values[0].0, "start");
+        assert_eq!(
+            values[0].1,
+            ScalarValue::TimestampMillisecond(Some(now - 86_400_000), Some("UTC".into()))
+        );
+        let p = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let err = q.bind(&[p("stop", "now")], now).expect_err("unknown");
+        assert!(err.to_string().contains("it takes start, bucket"), "{err}");
+        assert!(
+            q.bind(&[p("start", "now"), p("start", "now")], now)
+                .is_err()
+        );
+        let err = q
+            .bind(&[p("start", "tomorrow")], now)
+            .expect_err("malformed");
+        assert!(err.to_string().contains("parameter `start`"), "{err}");
+        assert!(q.bind(&[p("bucket", "0 minutes")], now).is_err());
+    }
+
+    #[test]
+    fn every_embedded_query_parses_and_every_file_is_embedded() {
+        let embedded = SavedQueries::embedded().expect("embedded queries parse");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../queries");
+        let on_disk = SavedQueries::from_dir(&dir).expect("queries dir");
+        assert_eq!(
+            embedded.iter().map(|q| &q.name).collect::<Vec<_>>(),
+            on_disk.iter().map(|q| &q.name).collect::<Vec<_>>(),
+            "add new queries/*.sql files to EMBEDDED in analytics/src/saved.rs"
+        );
+        for name in [
+            "failures_by_cause",
+            "failures_by_channel",
+            "failures_by_payment_method",
+            "failure_rate_trend",
+            "cause_channel_payment",
+            "top_error_codes",
+        ] {
+            assert!(
+                embedded.get(name).is_some(),
+                "CONTRACT section 4 names {name}"
+            );
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The SQL tables as DataFusion [`TableProvider`]s: stored Parquet files
+//! (complete flushes only, listed again for every scan) UNION the live rows
+//! ingest has decoded but not yet written.
+//!
+//! A scan takes the live snapshot FIRST and lists the files SECOND, then
+//! drops the live batches a listed flush covers (see [`model::live`]): a
+//! flush landing in between is read once, from its file. The files are read
+//! through DataFusion's Parquet listing table, so projection, row-group
+//! statistics, the page index and filter pushdown all apply; whole `date=`
+//! directories outside the query's `ts` range are not opened at all.
+
+mod listing;
+mod prune;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::union::UnionExec;
+use model::LiveRows;
+use model::schema::{alerts_schema, order_attempts_schema, rejected_events_schema};
+
+/// Which table a [`StoredTable`] serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    /// `order_attempts`: `order_attempts/date=*/` files + live rows.
+    Attempts,
+    /// `rejected_events`: `rejected_events/date=*/` files + live rows.
+    Rejected,
+    /// `alerts`: `alerts/*.parquet`, if any.
+    Alerts,
+}
+
+impl TableKind {
+    /// The table's Arrow schema (CONTRACT section 4 and 7).
+    pub fn schema(self) -> SchemaRef {
+        match self {
+            TableKind::Attempts => order_attempts_schema(),
+            TableKind::Rejected => rejected_events_schema(),
+            TableKind::Alerts => alerts_schema(),
+        }
+    }
+}
+
+/// One SQL table over the data directory (and the live rows, if any).
+#[derive(Debug, Clone)]
+pub struct StoredTable {
+    kind: TableKind,
+    data_dir: PathBuf,
+    live: Option<LiveRows>,
+}
+
+impl StoredTable {
+    /// `data_dir` should be absolute (file URLs are built from it).
+    pub fn new(kind: TableKind, data_dir: PathBuf, live: Option<LiveRows>) -> Self {
+        Self {
+            kind,
+            data_dir,
+            live,
+        }
+    }
+
+    /// The files to read and the live batches to add, snapshot first.
+    fn gather(&self, filters: &[Expr]) -> DfResult<(Vec<PathBuf>, Vec<RecordBatch>)> {
+        let live = match (&self.live, self.kind) {
+            (Some(live), TableKind::Attempts | TableKind::Rejected) => Some(live.snapshot()),
+            _ => None,
+        };
+        let external = |e: crate::Error| DataFusionError::External(Box::new(e));
+        let (files, complete) = match self.kind {
+            TableKind::Alerts => {
+                let files =
+                    listing::plain_files(&self.data_dir.join("alerts")).map_err(external)?;
+                (files, Vec::new())
+            }
+            TableKind::Attempts => {
+                let listing = listing::list(&self.data_dir).map_err(external)?;
+                let dates = prune::date_range(filters, "ts");
+                let total = listing.attempts.len();
+                let files: Vec<PathBuf> = listing
+                    .attempts
+                    .into_iter()
+                    .filter(|f| dates.contains(f.date))
+                    .map(|f| f.path)
+                    .collect();
+                tracing::debug!(total, read = files.len(), ?dates, "order_attempts files");
+                (files, listing.complete)
+            }
+            TableKind::Rejected => {
+                let listing = listing::list(&self.data_dir).map_err(external)?;
+                let files = listing.rejected.into_iter().map(|f| f.path).collect();
+                (files, listing.complete)
+            }
+        };
+        let schema = self.kind.schema();
+        let mut batches = Vec::new();
+        if let Some(snapshot) = live {
+            let snapshot = snapshot.without_stored(&complete);
+            let live = match self.kind {
+                TableKind::Attempts => snapshot.attempts,
+                _ => snapshot.rejected,
+            };
+            for b in live {
+                // Re-labelled with the table schema; a batch of another shape
+                // would be a bug in ingest, so it is logged, not served.
+                match RecordBatch::try_new(schema.clone(), b.batch.columns().to_vec()) {
+                    Ok(batch) => batches.push(batch),
+                    Err(err) => tracing::error!(%err, topic = %b.topic, partition = b.partition,
+                        "live batch does not match the table schema; skipped"),
+                }
+            }
+        }
+        Ok((files, batches))
+    }
+}
+
+#[async_trait]
+impl TableProvider for StoredTable {
+    fn schema(&self) -> SchemaRef {
+        self.kind.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        // Used for pruning; DataFusion still filters every row above the scan.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let (files, live) = self.gather(filters)?;
+        let schema = self.kind.schema();
+        let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+        if !files.is_empty() {
+            let urls = files
+                .iter()
+                .map(|p| {
+                    ListingTableUrl::parse(p.to_string_lossy())
+                        .map_err(|e| DataFusionError::Plan(format!("{}: {e}", p.display())))
+                })
+                .collect::<DfResult<Vec<_>>>()?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
+            let config = ListingTableConfig::new_with_multi_paths(urls)
+                .with_listing_options(options)
+                .with_schema(schema.clone());
+            let table = ListingTable::try_new(config)?;
+            inputs.push(table.scan(state, projection, filters, limit).await?);
+        }
+        if !live.is_empty() {
+            let exec =
+                MemorySourceConfig::try_new_exec(&[live], schema.clone(), projection.cloned())?;
+            inputs.push(exec);
+        }
+        if inputs.is_empty() {
+            let projected = match projection {
+                Some(p) => Arc::new(schema.project(p)?),
+                None => schema,
+            };
+            return Ok(Arc::new(EmptyExec::new(projected)));
+        }
+        UnionExec::try_new(inputs)
+    }
+}

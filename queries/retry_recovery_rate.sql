@@ -1,0 +1,31 @@
+-- retry_recovery_rate: of the orders that had a failed attempt in the window,
+-- how many still succeeded (a retry recovered them), per channel of the
+-- order's first attempt.
+-- param: start timestamp = now-24h -- window start, inclusive (RFC 3339 or now-24h)
+-- param: end timestamp = now -- window end, exclusive
+-- column: channel text -- channel of the order's first attempt in the window
+-- column: failed_orders bigint -- orders with at least one failed attempt
+-- column: recovered_orders bigint -- of those, orders with a successful attempt
+-- column: recovery_rate double -- recovered_orders / failed_orders (0..1, 4 decimals)
+-- column: avg_attempts double -- mean attempts per failed order (2 decimals)
+WITH orders AS (
+    SELECT
+        order_id,
+        first_value(channel ORDER BY ts, event_id) AS channel,
+        bool_or(outcome = 'failure') AS had_failure,
+        bool_or(outcome = 'success') AS succeeded,
+        count(*) AS attempts
+    FROM order_attempts
+    WHERE order_id IS NOT NULL AND ts >= $start AND ts < $end
+    GROUP BY order_id
+)
+SELECT
+    channel,
+    count(*) AS failed_orders,
+    count(*) FILTER (WHERE succeeded) AS recovered_orders,
+    round(CAST(count(*) FILTER (WHERE succeeded) AS DOUBLE) / count(*), 4) AS recovery_rate,
+    round(avg(attempts), 2) AS avg_attempts
+FROM orders
+WHERE had_failure
+GROUP BY channel
+ORDER BY failed_orders DESC, channel
