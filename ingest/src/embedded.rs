@@ -13,8 +13,9 @@
 //!   that port of 127.0.0.1 and relays to broker 1, so clients can bootstrap
 //!   from a predictable address (e.g. `127.0.0.1:9092`, the CONTRACT default);
 //!   metadata still names the brokers' own ports, which clients then use
-//!   directly. When the port is taken, [`bootstrap_servers`] falls back to the
-//!   brokers' own list (see [`EmbeddedBroker::fixed_port`]).
+//!   directly. When the port is taken,
+//!   [`bootstrap_servers`](EmbeddedBroker::bootstrap_servers) falls back to
+//!   the brokers' own list (see [`EmbeddedBroker::fixed_port`]).
 //! - **Consumer groups.** The classic group protocol (join, sync, heartbeat,
 //!   leave, static membership) with offset commit and fetch; the first
 //!   rebalance of a group waits 3 s (`group.initial.rebalance.delay.ms`),
