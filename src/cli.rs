@@ -1,7 +1,9 @@
 //! Command-line interface: one module per subcommand under `cli/`.
 
 mod ingest;
+mod query;
 mod simulate;
+mod sql;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
@@ -24,6 +26,10 @@ pub(crate) enum Command {
     Simulate(simulate::SimulateArgs),
     /// Consume the order-attempt topic into Parquet, exactly once (one group member).
     Ingest(ingest::IngestArgs),
+    /// Run one read-only SQL query over the data directory (table, CSV or JSON).
+    Sql(sql::SqlArgs),
+    /// Run a saved query (queries/<name>.sql) with --param k=v, or --list them.
+    Query(query::QueryArgs),
 }
 
 /// Where Kafka is (CONTRACT section 2).
@@ -102,6 +108,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         match cli.command {
             Command::Simulate(args) => simulate::run(args, shutdown).await,
             Command::Ingest(args) => ingest::run(args, shutdown).await,
+            Command::Sql(args) => sql::run(args).await,
+            Command::Query(args) => query::run(args).await,
         }
     })
 }

@@ -19,6 +19,10 @@ pub enum Error {
     #[error("{0}")]
     Sql(#[source] Box<DataFusionError>),
 
+    /// The SQL does not parse.
+    #[error("{0}")]
+    Syntax(String),
+
     /// The statement is valid SQL but not a read-only query.
     #[error("refused: {0} (SQL here is read-only: one SELECT, WITH, VALUES or EXPLAIN query)")]
     ReadOnly(String),
@@ -81,7 +85,8 @@ impl Error {
                     | DataFusionError::ObjectStore(_)
                     | DataFusionError::ParquetError(_)
             ),
-            Error::ReadOnly(_)
+            Error::Syntax(_)
+            | Error::ReadOnly(_)
             | Error::Limit(_)
             | Error::Timeout(_)
             | Error::UnknownQuery(_)
@@ -99,6 +104,9 @@ impl From<DataFusionError> for Error {
                 "the query needs more memory than the query memory limit allows ({})",
                 first_line(msg)
             ));
+        }
+        if let DataFusionError::SQL(parse, _) = e.find_root() {
+            return Error::Syntax(parse.to_string());
         }
         Error::Sql(Box::new(e))
     }
