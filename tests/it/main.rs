@@ -7,10 +7,13 @@
 //! - `broker`: the broker harness's own test: produce and consume through it.
 //! - `simulate`: `orderpulse simulate` to a file and to a real broker.
 //! - `ingest`: `orderpulse ingest` into Parquet, exactly once, across restarts.
+//! - `sql`: `orderpulse sql` and `orderpulse query` over a simulated data
+//!   directory: formats, exit codes, messages.
 //! - `decode_simulated`: the decoder against the simulator's ground truth.
 
 mod broker;
 mod decode_simulated;
 mod ingest;
 mod simulate;
+mod sql;
 mod support;
