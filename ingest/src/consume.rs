@@ -242,14 +242,11 @@ fn position(worker: &mut Worker, tpl: &mut TopicPartitionList) -> Result<()> {
     Ok(())
 }
 
-/// Runs one worker until `shutdown` is cancelled, then flushes what it holds
-/// and leaves the group. Blocking: call it from a thread of its own.
-///
-/// Shutdown is bounded even when the broker is gone: the last dead letters
-/// and the final commit wait at most [`IngestConfig::shutdown_grace`] each,
-/// and leaving the group happens on a detached thread that the caller does
-/// not wait for (the files already say where every partition resumes).
-pub fn run(config: IngestConfig, shutdown: &CancellationToken) -> Result<IngestReport> {
+/// The librdkafka settings of a worker's consumer: manual offsets (the files
+/// decide), bounded prefetch memory, partition EOF events (lag 0) and
+/// statistics each second (readiness, watermarks); `kafka_options` last.
+/// Public so benchmarks can run a bare consumer with the same settings.
+pub fn client_config(config: &IngestConfig) -> ClientConfig {
     let mut client = ClientConfig::new();
     client
         .set("bootstrap.servers", &config.brokers)
@@ -267,6 +264,18 @@ pub fn run(config: IngestConfig, shutdown: &CancellationToken) -> Result<IngestR
     for (k, v) in &config.kafka_options {
         client.set(k, v);
     }
+    client
+}
+
+/// Runs one worker until `shutdown` is cancelled, then flushes what it holds
+/// and leaves the group. Blocking: call it from a thread of its own.
+///
+/// Shutdown is bounded even when the broker is gone: the last dead letters
+/// and the final commit wait at most [`IngestConfig::shutdown_grace`] each,
+/// and leaving the group happens on a detached thread that the caller does
+/// not wait for (the files already say where every partition resumes).
+pub fn run(config: IngestConfig, shutdown: &CancellationToken) -> Result<IngestReport> {
+    let client = client_config(&config);
     let topic = config.topic.clone();
     let dlq = match config.dlq_topic.as_deref() {
         Some(t) if !t.is_empty() => {
