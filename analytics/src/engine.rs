@@ -69,23 +69,29 @@ pub struct QueryOutput {
 /// Runs SQL and saved queries under the guardrails. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Analytics {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
+    runtime: Arc<QueryRuntime>,
 }
 
+/// Everything a query task needs. Tasks hold this, never the runtime they
+/// run on, so the runtime is never dropped from one of its own threads.
 #[derive(Debug)]
-struct Inner {
+struct Shared {
     data_dir: PathBuf,
     live: Option<LiveRows>,
     limits: Limits,
     queries: SavedQueries,
     df_runtime: Arc<RuntimeEnv>,
-    /// `Some` until drop, which shuts it down without blocking.
-    runtime: Option<Runtime>,
 }
 
-impl Drop for Inner {
+/// The query runtime; `Some` until drop, which shuts it down without
+/// blocking (an `Analytics` may be dropped inside another runtime).
+#[derive(Debug)]
+struct QueryRuntime(Option<Runtime>);
+
+impl Drop for QueryRuntime {
     fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
+        if let Some(rt) = self.0.take() {
             rt.shutdown_background();
         }
     }
@@ -114,54 +120,41 @@ impl Analytics {
             )
             .build_arc()?;
         let analytics = Analytics {
-            inner: Arc::new(Inner {
+            shared: Arc::new(Shared {
                 data_dir,
                 live: config.live,
                 limits: config.limits,
                 queries: config.queries,
                 df_runtime,
-                runtime: Some(runtime),
             }),
+            runtime: Arc::new(QueryRuntime(Some(runtime))),
         };
-        let check = analytics.clone();
+        let shared = analytics.shared.clone();
         analytics
-            .spawn(async move { check.plan_saved_queries().await })
+            .spawn(async move { shared.plan_saved_queries().await })
             .await?;
         Ok(analytics)
     }
 
     pub fn limits(&self) -> &Limits {
-        &self.inner.limits
+        &self.shared.limits
     }
 
     /// The saved queries, sorted by name.
     pub fn saved_queries(&self) -> &SavedQueries {
-        &self.inner.queries
+        &self.shared.queries
     }
 
     /// A DataFusion context with the three tables. The guardrails are NOT in
     /// it: run user SQL through [`Analytics::sql`].
     pub fn session(&self) -> Result<SessionContext> {
-        let config = SessionConfig::new()
-            .with_information_schema(true)
-            .set_bool("datafusion.execution.parquet.pushdown_filters", true);
-        let ctx = SessionContext::new_with_config_rt(config, self.inner.df_runtime.clone());
-        for (name, kind) in [
-            (ORDER_ATTEMPTS, TableKind::Attempts),
-            (REJECTED_EVENTS, TableKind::Rejected),
-            (ALERTS, TableKind::Alerts),
-        ] {
-            let table =
-                StoredTable::new(kind, self.inner.data_dir.clone(), self.inner.live.clone());
-            ctx.register_table(name, Arc::new(table))?;
-        }
-        Ok(ctx)
+        self.shared.session()
     }
 
     /// Runs one read-only SQL statement.
     pub async fn sql(&self, sql: &str) -> Result<QueryOutput> {
         let started = Instant::now();
-        let statement = parse_read_only(sql, &self.inner.limits)?;
+        let statement = parse_read_only(sql, &self.shared.limits)?;
         self.run(statement, None, started).await
     }
 
@@ -169,29 +162,20 @@ impl Analytics {
     pub async fn query(&self, name: &str, params: &[(String, String)]) -> Result<QueryOutput> {
         let started = Instant::now();
         let saved = self
-            .inner
+            .shared
             .queries
             .get(name)
             .ok_or_else(|| Error::UnknownQuery(name.to_string()))?;
         let values = saved.bind(params, chrono::Utc::now().timestamp_millis())?;
-        let statement = parse_read_only(&saved.sql, &self.saved_limits())?;
+        let statement = parse_read_only(&saved.sql, &self.shared.saved_limits())?;
         self.run(statement, Some(values), started).await
-    }
-
-    /// Saved queries are ours: the SQL length cap (meant for callers' text)
-    /// does not apply to them; every other check does.
-    fn saved_limits(&self) -> Limits {
-        Limits {
-            max_sql_bytes: usize::MAX,
-            ..self.inner.limits.clone()
-        }
     }
 
     /// Tasks alive on the query runtime (0 when no query runs): for tests
     /// and metrics.
     pub fn running_tasks(&self) -> usize {
-        self.inner
-            .runtime
+        self.runtime
+            .0
             .as_ref()
             .map_or(0, |rt| rt.metrics().num_alive_tasks())
     }
@@ -202,11 +186,11 @@ impl Analytics {
         params: Option<Vec<(String, ScalarValue)>>,
         started: Instant,
     ) -> Result<QueryOutput> {
-        let this = self.clone();
-        let timeout = self.inner.limits.timeout;
+        let shared = self.shared.clone();
+        let timeout = self.shared.limits.timeout;
         let (schema, batches) = self
             .spawn(async move {
-                match tokio::time::timeout(timeout, this.execute(statement, params)).await {
+                match tokio::time::timeout(timeout, shared.execute(statement, params)).await {
                     Ok(result) => result,
                     // The query future is dropped here: its streams and the
                     // DataFusion tasks they spawned are cancelled.
@@ -221,6 +205,52 @@ impl Analytics {
             rows,
             elapsed: started.elapsed(),
         })
+    }
+
+    /// Runs `fut` on the query runtime; dropping the returned future aborts it.
+    async fn spawn<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        let rt = self
+            .runtime
+            .0
+            .as_ref()
+            .ok_or_else(|| Error::Runtime("the query runtime is shut down".into()))?;
+        let mut task = AbortOnDrop(rt.spawn(fut));
+        match (&mut task.0).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => Err(Error::Runtime(format!("a query task panicked: {e}"))),
+            Err(e) => Err(Error::Runtime(e.to_string())),
+        }
+    }
+}
+
+impl Shared {
+    /// A DataFusion context with the three tables (no guardrails).
+    fn session(&self) -> Result<SessionContext> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .set_bool("datafusion.execution.parquet.pushdown_filters", true);
+        let ctx = SessionContext::new_with_config_rt(config, self.df_runtime.clone());
+        for (name, kind) in [
+            (ORDER_ATTEMPTS, TableKind::Attempts),
+            (REJECTED_EVENTS, TableKind::Rejected),
+            (ALERTS, TableKind::Alerts),
+        ] {
+            let table = StoredTable::new(kind, self.data_dir.clone(), self.live.clone());
+            ctx.register_table(name, Arc::new(table))?;
+        }
+        Ok(ctx)
+    }
+
+    /// Saved queries are ours: the SQL length cap (meant for callers' text)
+    /// does not apply to them; every other check does.
+    fn saved_limits(&self) -> Limits {
+        Limits {
+            max_sql_bytes: usize::MAX,
+            ..self.limits.clone()
+        }
     }
 
     /// Plans, runs and collects one statement under the result caps.
@@ -238,7 +268,7 @@ impl Analytics {
         }
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let mut stream = df.execute_stream().await?;
-        let limits = &self.inner.limits;
+        let limits = &self.limits;
         let (mut rows, mut bytes) = (0usize, 0usize);
         let mut batches = Vec::new();
         while let Some(batch) = stream.next().await {
@@ -271,7 +301,7 @@ impl Analytics {
     /// Plans every saved query with its default parameters.
     async fn plan_saved_queries(&self) -> Result<()> {
         let now = chrono::Utc::now().timestamp_millis();
-        for saved in self.inner.queries.iter() {
+        for saved in self.queries.iter() {
             self.plan_saved(saved, now)
                 .await
                 .map_err(|e| Error::SavedQuery {
@@ -295,24 +325,6 @@ impl Analytics {
             .with_param_values(ParamValues::from(values))?;
         df.into_optimized_plan()?;
         Ok(())
-    }
-
-    /// Runs `fut` on the query runtime; dropping the returned future aborts it.
-    async fn spawn<T: Send + 'static>(
-        &self,
-        fut: impl Future<Output = Result<T>> + Send + 'static,
-    ) -> Result<T> {
-        let rt = self
-            .inner
-            .runtime
-            .as_ref()
-            .ok_or_else(|| Error::Runtime("the query runtime is shut down".into()))?;
-        let mut task = AbortOnDrop(rt.spawn(fut));
-        match (&mut task.0).await {
-            Ok(result) => result,
-            Err(e) if e.is_panic() => Err(Error::Runtime(format!("a query task panicked: {e}"))),
-            Err(e) => Err(Error::Runtime(e.to_string())),
-        }
     }
 }
 
