@@ -192,6 +192,35 @@ async fn date_directories_outside_the_ts_filter_are_not_opened() {
 }
 
 #[tokio::test]
+async fn row_group_statistics_prune_within_a_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    // 120 events a second apart, in row groups of 10: ts ranges do not overlap.
+    let options = ingest::sink::SinkOptions {
+        row_group_rows: 10,
+        ..Default::default()
+    };
+    fixture::write_flush_with(dir.path(), 0, 0, &events("s", 120), options);
+    let a = start(dir.path(), None).await;
+    let sql = "SELECT count(*) FROM order_attempts WHERE ts >= TIMESTAMP '2026-11-01T10:01:50Z'";
+    assert_eq!(scalar(&a, sql).await, 10);
+    let out = a
+        .sql(&format!("EXPLAIN ANALYZE {sql}"))
+        .await
+        .expect("explain");
+    let plan = arrow::util::pretty::pretty_format_batches(&out.batches)
+        .expect("plan")
+        .to_string();
+    let pruned = plan
+        .split("row_groups_pruned_statistics=")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no row group statistics in\n{plan}"));
+    assert!(
+        pruned.starts_with("12 total \u{2192} 1 matched"),
+        "row groups not pruned by statistics:\n{plan}"
+    );
+}
+
+#[tokio::test]
 async fn rejected_events_and_alerts_tables() {
     let dir = tempfile::tempdir().expect("dir");
     fixture::fixed(dir.path());

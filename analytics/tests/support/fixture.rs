@@ -56,8 +56,19 @@ pub fn write_flush(
     first: i64,
     lines: &[String],
 ) -> Vec<std::path::PathBuf> {
+    write_flush_with(data_dir, partition, first, lines, SinkOptions::default())
+}
+
+/// [`write_flush`] with the sink's options (e.g. small row groups).
+pub fn write_flush_with(
+    data_dir: &Path,
+    partition: i32,
+    first: i64,
+    lines: &[String],
+    options: SinkOptions,
+) -> Vec<std::path::PathBuf> {
     let d = decode(partition, first, lines);
-    let sink = ParquetSink::new(data_dir, SinkOptions::default());
+    let sink = ParquetSink::new(data_dir, options);
     let report = sink
         .write_flush(&d.range, &[d.accepted], Some(&d.rejected), INGEST_MS)
         .expect("flush");
