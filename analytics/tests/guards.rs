@@ -250,10 +250,7 @@ async fn queries_run_on_their_own_runtime() {
         a.running_tasks() > 0,
         "the query is not on the analytics runtime"
     );
-    assert!(
-        worst < Duration::from_millis(250),
-        "caller stalled {worst:?}"
-    );
+    assert!(worst < Duration::from_secs(1), "caller stalled {worst:?}");
     let err = heavy.await.expect("join").expect_err("timeout");
     assert!(matches!(err, Error::Timeout(_)), "{err}");
 }
