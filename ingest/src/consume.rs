@@ -10,20 +10,28 @@
 //! A record is therefore stored once however the worker stops: what was
 //! flushed is skipped on restart, what was not is read again.
 //!
-//! The worker is one thread around a librdkafka `BaseConsumer`: the
-//! rebalance callback runs inside `poll` on that same thread, so it can flush
-//! a revoked partition before giving it up. Decoded rows are published as
+//! The worker is two threads. The poll thread owns the librdkafka
+//! `BaseConsumer`: it polls, checks resume offsets, and hands records in
+//! batches to the decode thread over a bounded channel; its rebalance
+//! callback (which runs inside `poll`) positions assigned partitions from the
+//! files and, for revoked ones, waits until the decode thread has stored what
+//! they hold. The decode thread decodes, batches and writes, so neither
+//! decoding nor a slow disk keeps the consumer from polling (and from
+//! `max.poll.interval.ms`). Decoded rows are published as
 //! [`LiveRows`] about twice a second (queryable before they are stored), and
 //! the worker reports metrics ([`IngestMetrics`]) and readiness ([`Health`]).
 //!
-//! Layout: `worker.rs` holds the per-partition state and the flush,
-//! `resume.rs` the resume-offset check.
+//! Layout: `worker.rs` is the decode thread (per-partition state, the flush)
+//! and the `Command`s it takes, `resume.rs` the resume-offset check.
 
 mod resume;
 mod worker;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use model::live::LiveRows;
@@ -43,7 +51,8 @@ use crate::health::Health;
 use crate::metrics::IngestMetrics;
 use crate::sink::{SinkOptions, scan};
 use crate::{Error, Result, retention};
-use worker::{Worker, now_ms};
+use resume::{Resume, Verdict};
+use worker::{Command, Record, Shared, Worker, now_ms};
 
 /// Settings of one ingest worker.
 #[derive(Debug, Clone)]
@@ -115,14 +124,104 @@ pub struct IngestReport {
     pub stats: DecodeStats,
 }
 
+/// Records per batch sent to the decode thread, and batches in flight:
+/// at most ~64 × 512 records are between the threads.
+const BATCH: usize = 512;
+const BATCHES_IN_FLIGHT: usize = 64;
+
 /// The consumer context: positions assigned partitions from the ledger,
-/// flushes revoked ones, and turns librdkafka's statistics and errors into
-/// readiness and lag.
+/// hands revoked ones to the decode thread to store, and turns librdkafka's
+/// statistics and errors into readiness and lag.
 struct IngestContext {
-    worker: Mutex<Worker>,
+    poll: Mutex<PollState>,
+    shared: Arc<Shared>,
     health: Health,
     metrics: Option<IngestMetrics>,
     topic: String,
+    data_dir: PathBuf,
+}
+
+/// The poll thread's state.
+struct PollState {
+    /// Partitions just assigned, until their first record at the resume
+    /// offset arrives (see [`Resume`]).
+    resuming: BTreeMap<i32, Resume>,
+    buffer: Vec<Record>,
+    /// `None` once shutdown has handed everything over.
+    commands: Option<SyncSender<Command>>,
+    /// The first error; the loop stops on it.
+    failure: Option<Error>,
+}
+
+impl PollState {
+    fn send(&mut self, command: Command) {
+        let sent = self.commands.as_ref().map(|tx| tx.send(command));
+        if let Some(Err(_)) = sent {
+            // The decode thread stopped; its own error says why.
+            self.commands = None;
+        }
+    }
+
+    fn send_buffer(&mut self) {
+        if !self.buffer.is_empty() {
+            let records = std::mem::take(&mut self.buffer);
+            self.send(Command::Records(records));
+        }
+    }
+
+    /// Takes one record, unless it is below a resume point or a seek back
+    /// is needed first.
+    fn take(
+        &mut self,
+        consumer: &BaseConsumer<IngestContext>,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        value: &[u8],
+    ) {
+        if let Some(resume) = self.resuming.get_mut(&partition) {
+            match resume.judge(offset) {
+                Verdict::Drop => return,
+                Verdict::SeekBack(to) => {
+                    tracing::debug!(
+                        partition,
+                        offset,
+                        to,
+                        target = resume.target,
+                        "fetch started past the resume offset; seeking back"
+                    );
+                    // Records of this partition already buffered are below
+                    // the target or at it; none past it were taken.
+                    if let Err(e) =
+                        consumer.seek(topic, partition, Offset::Offset(to), Duration::from_secs(5))
+                    {
+                        self.failure
+                            .get_or_insert(Error::kafka("seeking back to the resume offset")(e));
+                    }
+                    return;
+                }
+                Verdict::Take => {
+                    if offset != resume.target {
+                        tracing::warn!(
+                            partition,
+                            from = resume.target,
+                            to = offset,
+                            "offsets missing from the broker"
+                        );
+                    }
+                    self.resuming.remove(&partition);
+                }
+            }
+        }
+        self.buffer.push(Record {
+            partition,
+            offset,
+            value: value.to_vec(),
+        });
+        if self.buffer.len() >= BATCH {
+            self.send_buffer();
+        }
+    }
 }
 
 impl IngestContext {
@@ -138,6 +237,27 @@ impl IngestContext {
             m.broker_up(up);
         }
     }
+
+    fn state(&self) -> Result<std::sync::MutexGuard<'_, PollState>> {
+        self.poll
+            .lock()
+            .map_err(|_| Error::Config("ingest poll state poisoned".into()))
+    }
+
+    /// Commits the offsets of what was stored (advisory: the files decide).
+    fn commit(&self, consumer: &BaseConsumer<Self>, mode: CommitMode) {
+        let commits = self.shared.take_commits();
+        if commits.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (partition, next) in commits {
+            let _ = tpl.add_partition_offset(&self.topic, partition, Offset::Offset(next));
+        }
+        if let Err(e) = consumer.commit(&tpl, mode) {
+            tracing::debug!(error = %e, "offset commit failed (advisory only)");
+        }
+    }
 }
 
 impl ClientContext for IngestContext {
@@ -148,10 +268,12 @@ impl ClientContext for IngestContext {
             .values()
             .any(|b| b.nodeid >= 0 && b.state == "UP");
         self.broker(up);
-        if let (Some(topic), Ok(mut worker)) = (stats.topics.get(&self.topic), self.worker.lock()) {
+        if let (Some(topic), Ok(mut watermarks)) =
+            (stats.topics.get(&self.topic), self.shared.watermarks.lock())
+        {
             for (&partition, p) in &topic.partitions {
                 if partition >= 0 && p.hi_offset >= 0 {
-                    worker.watermarks.insert(partition, p.hi_offset);
+                    watermarks.insert(partition, p.hi_offset);
                 }
             }
         }
@@ -172,27 +294,42 @@ impl ConsumerContext for IngestContext {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
-        let Ok(mut worker) = self.worker.lock() else {
+        let Ok(mut state) = self.state() else {
             return;
         };
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                if let Err(e) = position(&mut worker, tpl) {
-                    worker.failure.get_or_insert(e);
+                match position(&self.data_dir, &self.topic, tpl) {
+                    Ok(assigned) => {
+                        for &(partition, next) in &assigned {
+                            state.resuming.insert(partition, Resume::new(next));
+                        }
+                        state.send(Command::Assigned(assigned));
+                    }
+                    Err(e) => {
+                        state.failure.get_or_insert(e);
+                    }
                 }
                 if let Err(e) = consumer.assign(tpl) {
-                    worker
+                    state
                         .failure
                         .get_or_insert(Error::kafka("assigning partitions")(e));
                 }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                for elem in tpl.elements() {
-                    worker.revoked(elem.partition());
+                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                for p in &partitions {
+                    state.resuming.remove(p);
                 }
-                worker.commit(consumer, CommitMode::Sync);
+                // Everything consumed so far goes first, then the revocation;
+                // wait until the decode thread has stored it.
+                state.send_buffer();
+                let (done, stored) = sync_channel(1);
+                state.send(Command::Revoked(partitions, done));
+                let _ = stored.recv();
+                self.commit(consumer, CommitMode::Sync);
                 if let Err(e) = consumer.unassign() {
-                    worker
+                    state
                         .failure
                         .get_or_insert(Error::kafka("unassigning partitions")(e));
                 }
@@ -203,9 +340,14 @@ impl ConsumerContext for IngestContext {
 }
 
 /// Sets each assigned partition's start to one past its highest stored
-/// offset, after removing what a crash left (incomplete flushes, temp files).
-fn position(worker: &mut Worker, tpl: &mut TopicPartitionList) -> Result<()> {
-    let ledger = scan(&worker.config.data_dir, &worker.config.topic)?;
+/// offset, after removing what a crash left (incomplete flushes, temp
+/// files). Returns the partitions with their resume offsets.
+fn position(
+    data_dir: &std::path::Path,
+    topic: &str,
+    tpl: &mut TopicPartitionList,
+) -> Result<Vec<(i32, i64)>> {
+    let ledger = scan(data_dir, topic)?;
     let assigned: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
     // What a dead writer left: files of incomplete flushes and temp files.
     for (path, file) in ledger.incomplete.iter().chain(&ledger.temp) {
@@ -227,19 +369,20 @@ fn position(worker: &mut Worker, tpl: &mut TopicPartitionList) -> Result<()> {
             );
         }
     }
+    let mut out = Vec::with_capacity(assigned.len());
     for partition in assigned {
         let next = ledger.next_offset(partition).unwrap_or(0);
-        worker.assigned(partition, next);
         // A partition with no files starts at offset 0, not "beginning":
         // resolving "beginning" asks the broker (ListOffsets), which some
         // brokers get wrong on an empty partition. If retention removed
         // offset 0, auto.offset.reset=earliest takes over.
         let offset = Offset::Offset(next);
-        tpl.set_partition_offset(&worker.config.topic, partition, offset)
+        tpl.set_partition_offset(topic, partition, offset)
             .map_err(Error::kafka("positioning a partition"))?;
         tracing::info!(partition, ?offset, "assigned");
+        out.push((partition, next));
     }
-    Ok(())
+    Ok(out)
 }
 
 /// The librdkafka settings of a worker's consumer: manual offsets (the files
@@ -267,8 +410,9 @@ pub fn client_config(config: &IngestConfig) -> ClientConfig {
     client
 }
 
-/// Runs one worker until `shutdown` is cancelled, then flushes what it holds
-/// and leaves the group. Blocking: call it from a thread of its own.
+/// Runs one worker until `shutdown` is cancelled, then stores what it holds
+/// and leaves the group. Blocking: call it from a thread of its own (it
+/// starts the decode thread itself).
 ///
 /// Shutdown is bounded even when the broker is gone: the last dead letters
 /// and the final commit wait at most [`IngestConfig::shutdown_grace`] each,
@@ -277,6 +421,8 @@ pub fn client_config(config: &IngestConfig) -> ClientConfig {
 pub fn run(config: IngestConfig, shutdown: &CancellationToken) -> Result<IngestReport> {
     let client = client_config(&config);
     let topic = config.topic.clone();
+    let grace = config.shutdown_grace;
+    let retention_days = config.retention_days;
     let dlq = match config.dlq_topic.as_deref() {
         Some(t) if !t.is_empty() => {
             Some(DeadLetters::new(&config.brokers, t, &config.kafka_options)?)
@@ -284,37 +430,67 @@ pub fn run(config: IngestConfig, shutdown: &CancellationToken) -> Result<IngestR
         _ => None,
     };
     std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
+    let shared = Arc::new(Shared::default());
+    let (tx, rx) = sync_channel(BATCHES_IN_FLIGHT);
     let context = IngestContext {
+        poll: Mutex::new(PollState {
+            resuming: BTreeMap::new(),
+            buffer: Vec::with_capacity(BATCH),
+            commands: Some(tx),
+            failure: None,
+        }),
+        shared: shared.clone(),
         health: config.health.clone(),
         metrics: config.metrics.clone(),
         topic: topic.clone(),
-        worker: Mutex::new(Worker::new(config, dlq)),
+        data_dir: config.data_dir.clone(),
     };
+    let worker = Worker::new(config, dlq, shared.clone());
+    let decode = std::thread::Builder::new()
+        .name("ingest-decode".into())
+        .spawn(move || worker.run(rx))
+        .map_err(|e| Error::Config(format!("starting the decode thread: {e}")))?;
     let consumer: BaseConsumer<IngestContext> = client
         .create_with_context(context)
         .map_err(Error::kafka("creating the consumer"))?;
     consumer
         .subscribe(&[&topic])
         .map_err(Error::kafka("subscribing"))?;
+    let data_dir = consumer.context().data_dir.clone();
     let mut paused = false;
     let mut last_sweep: Option<Instant> = None;
-    while !shutdown.is_cancelled() {
+    let mut failure = None;
+    while !shutdown.is_cancelled() && !decode.is_finished() {
         let message = consumer.poll(Duration::from_millis(100));
-        let mut worker = lock(&consumer)?;
+        let context = consumer.context();
+        let mut state = context.state()?;
+        let idle = message.is_none();
         match message {
-            Some(Ok(m)) => worker.handle(
+            Some(Ok(m)) => state.take(
                 &consumer,
+                &topic,
                 m.partition(),
                 m.offset(),
                 m.payload().unwrap_or(&[]),
             ),
-            Some(Err(KafkaError::PartitionEOF(partition))) => worker.caught_up(partition),
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                state.send_buffer();
+                state.send(Command::CaughtUp(partition));
+            }
             Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
             None => {}
         }
-        worker.tick();
-        if worker.must_pause() != paused {
-            paused = !paused;
+        if idle {
+            state.send_buffer();
+        }
+        if let Some(e) = state.failure.take() {
+            failure = Some(e);
+            break;
+        }
+        drop(state);
+        let pause = shared.pause.load(Ordering::Relaxed);
+        if pause != paused {
+            paused = pause;
             if let Ok(assignment) = consumer.assignment() {
                 let r = if paused {
                     tracing::warn!("storage failing: pausing consumption until writes succeed");
@@ -328,47 +504,30 @@ pub fn run(config: IngestConfig, shutdown: &CancellationToken) -> Result<IngestR
                 }
             }
         }
-        if let Some(days) = worker.config.retention_days
+        if let Some(days) = retention_days
             && last_sweep.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600))
         {
             last_sweep = Some(Instant::now());
-            let cutoff = retention::cutoff(now_ms(), days);
-            match retention::sweep(&worker.config.data_dir, &topic, &cutoff) {
-                Ok(swept) => {
-                    if swept.files > 0 {
-                        tracing::info!(%cutoff, flushes = swept.flushes, files = swept.files, "retention removed old flushes");
-                    }
-                    if let Some(m) = &worker.config.metrics {
-                        m.retention_removed(swept.files);
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "retention sweep failed; retrying in an hour"),
-            }
+            sweep(&data_dir, &topic, days, context.metrics.as_ref());
         }
-        worker.commit(&consumer, CommitMode::Async);
-        if let Some(e) = worker.failure.take() {
-            return Err(e);
-        }
+        context.commit(&consumer, CommitMode::Async);
     }
-    let report = {
-        let mut worker = lock(&consumer)?;
-        worker.dlq_timeout = worker.config.shutdown_grace;
-        worker.flush_all();
-        if let Some(e) = worker.failure.take() {
-            return Err(e);
-        }
-        let unstored = worker.unstored();
-        if unstored > 0 {
-            return Err(Error::Config(format!(
-                "{unstored} records could not be stored before shutdown (storage failing); \
-                 they are read again on the next start"
-            )));
-        }
-        if worker.config.health.broker_up() {
-            worker.commit(&consumer, CommitMode::Sync);
-        }
-        worker.report.clone()
-    };
+    // Hand over what was consumed, then let the decode thread store it.
+    if let Ok(mut state) = consumer.context().state() {
+        state.send_buffer();
+        state.send(Command::Finish(grace));
+        state.commands = None;
+    }
+    let stored = decode
+        .join()
+        .map_err(|_| Error::Config("the ingest decode thread panicked".into()))?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let report = stored?;
+    if consumer.context().health.broker_up() {
+        consumer.context().commit(&consumer, CommitMode::Sync);
+    }
     // Leaving the group can hang while the broker is unreachable: do it on a
     // thread nobody waits for; progress is already in the files.
     let _ = std::thread::Builder::new()
@@ -377,10 +536,22 @@ pub fn run(config: IngestConfig, shutdown: &CancellationToken) -> Result<IngestR
     Ok(report)
 }
 
-fn lock(consumer: &BaseConsumer<IngestContext>) -> Result<std::sync::MutexGuard<'_, Worker>> {
-    consumer
-        .context()
-        .worker
-        .lock()
-        .map_err(|_| Error::Config("ingest worker state poisoned".into()))
+fn sweep(data_dir: &std::path::Path, topic: &str, days: u32, metrics: Option<&IngestMetrics>) {
+    let cutoff = retention::cutoff(now_ms(), days);
+    match retention::sweep(data_dir, topic, &cutoff) {
+        Ok(swept) => {
+            if swept.files > 0 {
+                tracing::info!(
+                    %cutoff,
+                    flushes = swept.flushes,
+                    files = swept.files,
+                    "retention removed old flushes"
+                );
+            }
+            if let Some(m) = metrics {
+                m.retention_removed(swept.files);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "retention sweep failed; retrying in an hour"),
+    }
 }

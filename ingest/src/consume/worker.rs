@@ -1,5 +1,8 @@
-//! The worker's state: per-partition decoders, what is decoded but not yet
-//! stored, and the flush that stores it.
+//! The decode thread: per-partition decoders, what is decoded but not yet
+//! stored, and the flush that stores it. The poll thread sends it
+//! [`Command`]s in consumption order (records in batches, assignments,
+//! revocations it waits for) and never decodes or writes itself, so a slow
+//! flush delays polling by at most one channel's worth of records.
 //!
 //! A partition's records go through three places. The [`Decoder`] appends
 //! them to its column builders; about every half second [`Worker::cut`] turns
@@ -10,7 +13,9 @@
 //! re-decodes a record (re-decoding would count its event ids as duplicates).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
@@ -18,16 +23,53 @@ use arrow::datatypes::TimestampMillisecondType;
 use arrow::record_batch::RecordBatch;
 use model::live::LiveBatch;
 use model::schema::col;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::resume::{Resume, Verdict};
-use super::{IngestConfig, IngestContext, IngestReport};
+use super::{IngestConfig, IngestReport};
 use crate::decode::{DecodeStats, Decoder, DecoderConfig, Rejected, Source, rejected_batch};
 use crate::dlq::DeadLetters;
 use crate::health::probe_storage;
 use crate::sink::{FlushRange, ParquetSink};
 use crate::{Error, Result};
+
+/// One consumed record, copied off the poll thread.
+pub(super) struct Record {
+    pub(super) partition: i32,
+    pub(super) offset: i64,
+    pub(super) value: Vec<u8>,
+}
+
+/// What the poll thread tells the decode thread, in consumption order.
+pub(super) enum Command {
+    Records(Vec<Record>),
+    /// Partitions assigned, with the offset each resumes at.
+    Assigned(Vec<(i32, i64)>),
+    /// Partitions revoked: store what they hold, then acknowledge.
+    Revoked(Vec<i32>, SyncSender<()>),
+    /// The partition reached its end (lag 0).
+    CaughtUp(i32),
+    /// Shutdown: store everything, waiting at most this long for dead letters.
+    Finish(Duration),
+}
+
+/// State both threads touch, each briefly.
+#[derive(Default)]
+pub(super) struct Shared {
+    /// High watermarks from librdkafka's statistics (poll thread → here).
+    pub(super) watermarks: Mutex<BTreeMap<i32, i64>>,
+    /// Next offsets of stored flushes, to commit (here → poll thread).
+    pub(super) to_commit: Mutex<BTreeMap<i32, i64>>,
+    /// Storage is failing and a partition holds too much: stop fetching.
+    pub(super) pause: AtomicBool,
+}
+
+impl Shared {
+    pub(super) fn take_commits(&self) -> BTreeMap<i32, i64> {
+        self.to_commit
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default()
+    }
+}
 
 /// One partition's decoded but unstored work.
 pub(super) struct Pending {
@@ -44,7 +86,7 @@ pub(super) struct Pending {
     dead_lettered: bool,
 }
 
-/// Everything the poll loop and the consumer context share.
+/// The decode thread's state.
 pub(super) struct Worker {
     pub(super) config: IngestConfig,
     pub(super) sink: ParquetSink,
@@ -53,43 +95,35 @@ pub(super) struct Worker {
     /// Decoders of assigned partitions, kept across flushes (their duplicate
     /// windows outlive a batch).
     decoders: BTreeMap<i32, Decoder>,
-    /// Partitions just assigned, until their first record at the resume
-    /// offset arrives (see [`Resume`]).
-    pub(super) resuming: BTreeMap<i32, Resume>,
     pending: BTreeMap<i32, Pending>,
-    /// Next offset to consume per assigned partition, and the high
-    /// watermark the broker last reported (for lag).
+    /// Next offset to consume per assigned partition (for lag).
     next: BTreeMap<i32, i64>,
-    pub(super) watermarks: BTreeMap<i32, i64>,
-    pub(super) report: IngestReport,
+    shared: Arc<Shared>,
+    report: IngestReport,
     /// The first fatal error; the loop stops on it.
-    pub(super) failure: Option<Error>,
-    /// Next offsets of flushed partitions, to commit to Kafka (advisory).
-    to_commit: BTreeMap<i32, i64>,
+    failure: Option<Error>,
     last_cut: Instant,
     /// While storage fails: when to try again, and the current backoff.
     retry_at: Option<Instant>,
     backoff: Duration,
     last_probe: Instant,
     /// The dead-letter producer's wait for acknowledgements.
-    pub(super) dlq_timeout: Duration,
+    dlq_timeout: Duration,
 }
 
 impl Worker {
-    pub(super) fn new(config: IngestConfig, dlq: Option<DeadLetters>) -> Self {
+    pub(super) fn new(config: IngestConfig, dlq: Option<DeadLetters>, shared: Arc<Shared>) -> Self {
         Self {
             sink: ParquetSink::new(&config.data_dir, config.sink.clone()),
             topic: config.topic.as_str().into(),
             config,
             dlq,
             decoders: BTreeMap::new(),
-            resuming: BTreeMap::new(),
             pending: BTreeMap::new(),
             next: BTreeMap::new(),
-            watermarks: BTreeMap::new(),
+            shared,
             report: IngestReport::default(),
             failure: None,
-            to_commit: BTreeMap::new(),
             last_cut: Instant::now(),
             retry_at: None,
             backoff: Duration::ZERO,
@@ -98,14 +132,66 @@ impl Worker {
         }
     }
 
-    /// A partition was assigned: resume it at `next`.
-    pub(super) fn assigned(&mut self, partition: i32, next: i64) {
-        self.resuming.insert(partition, Resume::new(next));
+    /// The decode thread: runs commands until `Finish` (or until the poll
+    /// thread is gone), then stores what it holds.
+    pub(super) fn run(mut self, commands: Receiver<Command>) -> Result<IngestReport> {
+        loop {
+            match commands.recv_timeout(Duration::from_millis(50)) {
+                Ok(Command::Records(records)) => {
+                    for r in records {
+                        self.take(r.partition, r.offset, &r.value);
+                    }
+                }
+                Ok(Command::Assigned(partitions)) => {
+                    for (partition, next) in partitions {
+                        self.assigned(partition, next);
+                    }
+                }
+                Ok(Command::Revoked(partitions, done)) => {
+                    for partition in partitions {
+                        self.revoked(partition);
+                    }
+                    let _ = done.send(());
+                }
+                Ok(Command::CaughtUp(partition)) => self.caught_up(partition),
+                Ok(Command::Finish(grace)) => return self.finish(grace),
+                Err(RecvTimeoutError::Disconnected) => return self.finish(Duration::ZERO),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            self.tick();
+            self.shared
+                .pause
+                .store(self.must_pause(), Ordering::Relaxed);
+            if let Some(e) = self.failure.take() {
+                return Err(e);
+            }
+        }
+    }
+
+    fn finish(mut self, grace: Duration) -> Result<IngestReport> {
+        self.dlq_timeout = grace;
+        self.flush_all();
+        if let Some(e) = self.failure.take() {
+            return Err(e);
+        }
+        let unstored = self.unstored();
+        if unstored > 0 {
+            return Err(Error::Config(format!(
+                "{unstored} records could not be stored before shutdown (storage failing); \
+                 they are read again on the next start"
+            )));
+        }
+        Ok(self.report)
+    }
+
+    /// A partition was assigned: it resumes at `next`, with a fresh decoder.
+    fn assigned(&mut self, partition: i32, next: i64) {
+        self.decoders.remove(&partition);
         self.next.insert(partition, next);
     }
 
     /// A partition was revoked: store what it holds, forget it.
-    pub(super) fn revoked(&mut self, partition: i32) {
+    fn revoked(&mut self, partition: i32) {
         self.store(partition);
         if let Some(p) = self.pending.remove(&partition) {
             // Storage is failing: the next owner reads these records again.
@@ -118,59 +204,13 @@ impl Worker {
             self.config.live.release(&self.topic, partition, i64::MAX);
         }
         self.decoders.remove(&partition);
-        self.resuming.remove(&partition);
         self.next.remove(&partition);
-        self.watermarks.remove(&partition);
+        if let Ok(mut w) = self.shared.watermarks.lock() {
+            w.remove(&partition);
+        }
         if let Some(m) = &self.config.metrics {
             m.forget_partition(partition);
         }
-    }
-
-    /// Takes one record, unless it is below a resume point or a seek back
-    /// is needed first.
-    pub(super) fn handle(
-        &mut self,
-        consumer: &BaseConsumer<IngestContext>,
-        partition: i32,
-        offset: i64,
-        value: &[u8],
-    ) {
-        if let Some(resume) = self.resuming.get_mut(&partition) {
-            match resume.judge(offset) {
-                Verdict::Drop => return,
-                Verdict::SeekBack(to) => {
-                    tracing::debug!(
-                        partition,
-                        offset,
-                        to,
-                        target = resume.target,
-                        "fetch started past the resume offset; seeking back"
-                    );
-                    if let Err(e) = consumer.seek(
-                        &self.config.topic,
-                        partition,
-                        Offset::Offset(to),
-                        Duration::from_secs(5),
-                    ) {
-                        self.failure
-                            .get_or_insert(Error::kafka("seeking back to the resume offset")(e));
-                    }
-                    return;
-                }
-                Verdict::Take => {
-                    if offset != resume.target {
-                        tracing::warn!(
-                            partition,
-                            from = resume.target,
-                            to = offset,
-                            "offsets missing from the broker"
-                        );
-                    }
-                    self.resuming.remove(&partition);
-                }
-            }
-        }
-        self.take(partition, offset, value);
     }
 
     fn take(&mut self, partition: i32, offset: i64, value: &[u8]) {
@@ -212,7 +252,7 @@ impl Worker {
 
     /// The periodic work of the poll loop: cut live batches, flush aged
     /// partitions, retry failed writes, probe storage, update gauges.
-    pub(super) fn tick(&mut self) {
+    fn tick(&mut self) {
         if self.last_cut.elapsed() >= self.config.live_interval {
             self.last_cut = Instant::now();
             let partitions: Vec<i32> = self.pending.keys().copied().collect();
@@ -242,7 +282,7 @@ impl Worker {
 
     /// Whether to stop fetching: storage is failing and a partition already
     /// holds more than two flushes' worth of records.
-    pub(super) fn must_pause(&self) -> bool {
+    fn must_pause(&self) -> bool {
         self.retry_at.is_some()
             && self
                 .pending
@@ -297,7 +337,7 @@ impl Worker {
         }
     }
 
-    pub(super) fn flush_all(&mut self) {
+    fn flush_all(&mut self) {
         let all: Vec<i32> = self.pending.keys().copied().collect();
         for partition in all {
             self.store(partition);
@@ -361,7 +401,9 @@ impl Worker {
                 if let Some(m) = &self.config.metrics {
                     m.flushed(started.elapsed(), &report);
                 }
-                self.to_commit.insert(partition, p.last + 1);
+                if let Ok(mut c) = self.shared.to_commit.lock() {
+                    c.insert(partition, p.last + 1);
+                }
                 if self.retry_at.take().is_some() {
                     tracing::info!("storage writable again; flushes resumed");
                 }
@@ -392,7 +434,7 @@ impl Worker {
     }
 
     /// Records held but not stored, when the worker has to give up on them.
-    pub(super) fn unstored(&self) -> usize {
+    fn unstored(&self) -> usize {
         self.pending.values().map(|p| p.records).sum()
     }
 
@@ -408,34 +450,23 @@ impl Worker {
     fn update_gauges(&self) {
         if let Some(m) = &self.config.metrics {
             m.live_rows(self.config.live.rows());
+            let watermarks = self
+                .shared
+                .watermarks
+                .lock()
+                .map(|w| w.clone())
+                .unwrap_or_default();
             for (&partition, &next) in &self.next {
-                let lag = self
-                    .watermarks
-                    .get(&partition)
-                    .map(|&hi| (hi - next).max(0));
+                let lag = watermarks.get(&partition).map(|&hi| (hi - next).max(0));
                 m.lag(partition, lag, None);
             }
         }
     }
 
     /// The partition has no more records for now.
-    pub(super) fn caught_up(&mut self, partition: i32) {
+    fn caught_up(&mut self, partition: i32) {
         if let Some(m) = &self.config.metrics {
             m.lag(partition, Some(0), Some(0));
-        }
-    }
-
-    /// Commits the offsets of what was flushed (advisory: the files decide).
-    pub(super) fn commit(&mut self, consumer: &BaseConsumer<IngestContext>, mode: CommitMode) {
-        if self.to_commit.is_empty() {
-            return;
-        }
-        let mut tpl = TopicPartitionList::new();
-        for (partition, next) in std::mem::take(&mut self.to_commit) {
-            let _ = tpl.add_partition_offset(&self.config.topic, partition, Offset::Offset(next));
-        }
-        if let Err(e) = consumer.commit(&tpl, mode) {
-            tracing::debug!(error = %e, "offset commit failed (advisory only)");
         }
     }
 }
