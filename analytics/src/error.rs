@@ -24,7 +24,9 @@ pub enum Error {
     Syntax(String),
 
     /// The statement is valid SQL but not a read-only query.
-    #[error("refused: {0} (SQL here is read-only: one SELECT, WITH, VALUES or EXPLAIN query)")]
+    #[error(
+        "refused: {0} (SQL here is read-only: one SELECT, WITH, VALUES, SHOW or EXPLAIN query)"
+    )]
     ReadOnly(String),
 
     /// A guardrail stopped the query (size, depth, rows, bytes, memory).

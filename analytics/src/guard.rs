@@ -117,10 +117,22 @@ pub(crate) fn parse_read_only(sql: &str, limits: &Limits) -> Result<DFStatement>
     Ok(statement)
 }
 
-/// Only a query, or EXPLAIN of a query, goes on.
+/// Only a query (or SHOW, or EXPLAIN of either) goes on.
 fn check_kind(statement: &DFStatement) -> Result<()> {
     let refused = match statement {
-        DFStatement::Statement(s) if matches!(**s, SqlStatement::Query(_)) => return Ok(()),
+        // SHOW TABLES / COLUMNS / <setting> are planned as queries over
+        // information_schema: SQL clients send them to browse the catalog.
+        DFStatement::Statement(s)
+            if matches!(
+                **s,
+                SqlStatement::Query(_)
+                    | SqlStatement::ShowTables { .. }
+                    | SqlStatement::ShowColumns { .. }
+                    | SqlStatement::ShowVariable { .. }
+            ) =>
+        {
+            return Ok(());
+        }
         DFStatement::Explain(e) => return check_kind(&e.statement),
         DFStatement::Statement(s) => leading_words(&s.to_string()),
         DFStatement::CreateExternalTable(_) => "CREATE EXTERNAL TABLE".into(),

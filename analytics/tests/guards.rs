@@ -76,6 +76,9 @@ async fn writes_ddl_copy_set_and_file_reads_are_refused() {
         "VALUES (1), (2)",
         "EXPLAIN SELECT count(*) FROM order_attempts",
         "SELECT table_name FROM information_schema.tables",
+        "SHOW TABLES",
+        "SHOW COLUMNS FROM order_attempts",
+        "SHOW datafusion.execution.batch_size",
     ] {
         a.sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     }

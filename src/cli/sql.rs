@@ -17,7 +17,7 @@ TABLES:
                    kafka_offset, ingested_at
   alerts           one row per alert state change (empty until alerting runs)
   SQL is DataFusion's dialect and read-only: one SELECT / WITH / VALUES /
-  EXPLAIN query; DDL, DML, COPY, SET and file-reading functions are refused.
+  SHOW / EXPLAIN query; DDL, DML, COPY, SET and file reads are refused.
 
 EXAMPLES:
   orderpulse sql \"SELECT channel, count(*) FROM order_attempts GROUP BY 1\"
