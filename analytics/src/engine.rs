@@ -5,7 +5,8 @@
 //! `analytics-query`, with large stacks), never on the caller's: a heavy
 //! query cannot starve an HTTP server's health checks. Every query gets a
 //! fresh `SessionContext` over one shared DataFusion runtime whose memory
-//! pool is the memory limit (no spilling to disk). A query that outlives the
+//! pool is the memory limit (no spilling to disk); at most
+//! `Limits::max_concurrent` queries run at once. A query that outlives the
 //! time limit is dropped on the query runtime, which cancels its DataFusion
 //! tasks; a caller that stops waiting (drops the future) cancels it too.
 
@@ -25,6 +26,7 @@ use futures::StreamExt;
 use model::LiveRows;
 use model::schema::{ALERTS, ORDER_ATTEMPTS, REJECTED_EVENTS};
 use tokio::runtime::Runtime;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::guard::{Limits, parse_read_only, read_only_options};
@@ -82,6 +84,8 @@ struct Shared {
     limits: Limits,
     queries: SavedQueries,
     df_runtime: Arc<RuntimeEnv>,
+    /// One permit per query allowed to run at once.
+    permits: Semaphore,
 }
 
 /// The query runtime; `Some` until drop, which shuts it down without
@@ -119,6 +123,7 @@ impl Analytics {
                 DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
             )
             .build_arc()?;
+        let permits = config.limits.max_concurrent.max(1);
         let analytics = Analytics {
             shared: Arc::new(Shared {
                 data_dir,
@@ -126,6 +131,7 @@ impl Analytics {
                 limits: config.limits,
                 queries: config.queries,
                 df_runtime,
+                permits: Semaphore::new(permits),
             }),
             runtime: Arc::new(QueryRuntime(Some(runtime))),
         };
@@ -190,7 +196,15 @@ impl Analytics {
         let timeout = self.shared.limits.timeout;
         let (schema, batches) = self
             .spawn(async move {
-                match tokio::time::timeout(timeout, shared.execute(statement, params)).await {
+                let turn_then_run = async {
+                    let _permit = shared
+                        .permits
+                        .acquire()
+                        .await
+                        .map_err(|e| Error::Runtime(e.to_string()))?;
+                    shared.execute(statement, params).await
+                };
+                match tokio::time::timeout(timeout, turn_then_run).await {
                     Ok(result) => result,
                     // The query future is dropped here: its streams and the
                     // DataFusion tasks they spawned are cancelled.

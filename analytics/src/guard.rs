@@ -42,6 +42,9 @@ pub struct Limits {
     pub max_result_bytes: usize,
     /// Threads of the query runtime (0: one per core).
     pub threads: usize,
+    /// Queries running at once; more wait for a turn, and the wait counts
+    /// against their time limit.
+    pub max_concurrent: usize,
 }
 
 impl Default for Limits {
@@ -55,6 +58,7 @@ impl Default for Limits {
             max_rows: 1_000_000,
             max_result_bytes: 256 << 20,
             threads: 0,
+            max_concurrent: 8,
         }
     }
 }

@@ -258,6 +258,33 @@ async fn queries_run_on_their_own_runtime() {
     assert!(matches!(err, Error::Timeout(_)), "{err}");
 }
 
+#[tokio::test]
+async fn queries_beyond_the_concurrency_cap_wait_their_turn() {
+    let (_dir, a) = start_with(Limits {
+        timeout: Duration::from_secs(1),
+        max_concurrent: 1,
+        ..Limits::default()
+    })
+    .await;
+    let heavy = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            a.sql("SELECT count(*) FROM generate_series(1, 100000000000) WHERE value % 7 = 3")
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    a.sql("SELECT 1").await.expect("runs after its turn");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(700),
+        "did not wait: {waited:?}"
+    );
+    let err = heavy.await.expect("join").expect_err("timeout");
+    assert!(matches!(err, Error::Timeout(_)), "{err}");
+}
+
 async fn wait_idle(a: &Analytics) {
     let deadline = Instant::now() + Duration::from_secs(3);
     while a.running_tasks() > 0 {
