@@ -34,15 +34,22 @@ fn produce(broker: &TansuBroker, ids: &[String]) {
             .send(BaseRecord::to(TOPIC).key(&key).payload(&value))
             .expect("queue a record");
     }
-    producer.flush(Duration::from_secs(10)).expect("acknowledged");
+    producer
+        .flush(Duration::from_secs(10))
+        .expect("acknowledged");
 }
 
 async fn count(analytics: &Analytics, filter: &str) -> i64 {
     let out = analytics
-        .sql(&format!("SELECT count(*) AS n FROM order_attempts WHERE {filter}"))
+        .sql(&format!(
+            "SELECT count(*) AS n FROM order_attempts WHERE {filter}"
+        ))
         .await
         .expect("query");
-    out.batches[0].column(0).as_primitive::<Int64Type>().value(0)
+    out.batches[0]
+        .column(0)
+        .as_primitive::<Int64Type>()
+        .value(0)
 }
 
 #[test]
@@ -70,16 +77,24 @@ fn consumed_events_are_queryable_within_two_seconds_and_counted_once() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut analytics_config = AnalyticsConfig::new(dir.path()).unwrap();
     analytics_config.live = Some(live.clone());
-    let analytics = rt.block_on(Analytics::new(analytics_config)).expect("analytics");
+    let analytics = rt
+        .block_on(Analytics::new(analytics_config))
+        .expect("analytics");
 
     let first: Vec<String> = (0..500).map(|i| format!("first-{i}")).collect();
     produce(&broker, &first);
     let deadline = Instant::now() + Duration::from_secs(60);
     while rt.block_on(count(&analytics, "event_id LIKE 'first-%'")) < 500 {
-        assert!(Instant::now() < deadline, "the first events never became queryable");
+        assert!(
+            Instant::now() < deadline,
+            "the first events never became queryable"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(parquet_files(dir.path()).is_empty(), "answered from live rows, not files");
+    assert!(
+        parquet_files(dir.path()).is_empty(),
+        "answered from live rows, not files"
+    );
 
     // Now that the worker is running and assigned: one event, timed.
     produce(&broker, &["timed".to_string()]);

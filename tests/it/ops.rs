@@ -41,7 +41,11 @@ fn free_addr() -> SocketAddr {
 fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).ok()?;
     let text = String::from_utf8_lossy(&raw);
@@ -65,7 +69,13 @@ fn wait_until(what: &str, within: Duration, log: &Path, mut ok: impl FnMut() -> 
 
 fn produce(broker: &TansuBroker, seed: &str) -> u64 {
     let out = Command::new(env!("CARGO_BIN_EXE_orderpulse"))
-        .args(["simulate", "--brokers", &broker.bootstrap(), "--topic", TOPIC])
+        .args([
+            "simulate",
+            "--brokers",
+            &broker.bootstrap(),
+            "--topic",
+            TOPIC,
+        ])
         .args(["--seed", seed, "--scenario", "malformed:share=0.05"])
         .args(["--start", &(ledger::now_ms() - 3_600_000).to_string()])
         .args(["--duration", "2m", "--rate", "100"])
@@ -161,9 +171,12 @@ fn readiness_and_metrics_follow_what_ingest_really_did() {
     let records = || {
         http_get(addr, "/metrics").map_or(0.0, |(_, m)| sum(&m, "orderpulse_ingest_records_total"))
     };
-    wait_until("all records consumed", Duration::from_secs(60), &log, || {
-        records() >= sent as f64
-    });
+    wait_until(
+        "all records consumed",
+        Duration::from_secs(60),
+        &log,
+        || records() >= sent as f64,
+    );
     // Everything flushed (1 s interval) and live rows released.
     wait_until("live rows flushed", Duration::from_secs(20), &log, || {
         http_get(addr, "/metrics")
@@ -177,8 +190,7 @@ fn readiness_and_metrics_follow_what_ingest_really_did() {
     std::fs::write(&table, b"not a directory").unwrap();
     let more = produce(&broker, "22");
     wait_until("/readyz 503", Duration::from_secs(30), &log, || {
-        http_get(addr, "/readyz")
-            .is_some_and(|(s, body)| s == 503 && body.contains("not writable"))
+        http_get(addr, "/readyz").is_some_and(|(s, body)| s == 503 && body.contains("not writable"))
     });
     assert_eq!(status("/healthz"), Some(200), "alive while not ready");
     std::fs::remove_file(&table).unwrap();
@@ -201,12 +213,18 @@ fn readiness_and_metrics_follow_what_ingest_really_did() {
         if let Some(s) = ingest.0.try_wait().unwrap() {
             break s;
         }
-        assert!(stopped.elapsed() < Duration::from_secs(15), "no exit within 15 s");
+        assert!(
+            stopped.elapsed() < Duration::from_secs(15),
+            "no exit within 15 s"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(exit.success(), "{log_text}");
-    assert!(log_text.contains("flush failed; keeping the records"), "{log_text}");
+    assert!(
+        log_text.contains("flush failed; keeping the records"),
+        "{log_text}"
+    );
 
     // The files hold every record once...
     let expected = ledger::expected(
@@ -224,9 +242,18 @@ fn readiness_and_metrics_follow_what_ingest_really_did() {
 
     // ...and the metrics say what the files say.
     let (accepted, rejected, by_cause) = stored_counts(&data_dir);
-    assert_eq!(sum(&metrics, "orderpulse_ingest_records_total"), (sent + more) as f64);
-    assert_eq!(sum(&metrics, "orderpulse_order_attempts_total"), accepted as f64);
-    assert_eq!(sum(&metrics, "orderpulse_ingest_rejected_total"), rejected as f64);
+    assert_eq!(
+        sum(&metrics, "orderpulse_ingest_records_total"),
+        (sent + more) as f64
+    );
+    assert_eq!(
+        sum(&metrics, "orderpulse_order_attempts_total"),
+        accepted as f64
+    );
+    assert_eq!(
+        sum(&metrics, "orderpulse_ingest_rejected_total"),
+        rejected as f64
+    );
     assert!(rejected > 0, "the malformed scenario sends rejects");
     for (cause, n) in &by_cause {
         let got: f64 = samples(&metrics, "orderpulse_order_failures_total")
@@ -245,7 +272,10 @@ fn readiness_and_metrics_follow_what_ingest_really_did() {
         "orderpulse_ingest_files_written_total",
         "orderpulse_ingest_bytes_written_total",
     ] {
-        assert!(!samples(&metrics, name).is_empty(), "{name} missing:\n{metrics}");
+        assert!(
+            !samples(&metrics, name).is_empty(),
+            "{name} missing:\n{metrics}"
+        );
     }
     assert!(sum(&metrics, "orderpulse_ingest_flushes_total") >= 2.0);
     let failed: f64 = samples(&metrics, "orderpulse_ingest_flushes_total")
