@@ -19,6 +19,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ParamValues;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::Statement as DFStatement;
@@ -177,6 +178,22 @@ impl Analytics {
         self.run(statement, Some(values), started).await
     }
 
+    /// Runs `plan`, planned on `ctx`, under the same guardrails as
+    /// [`Analytics::sql`]: DataFusion's read-only plan check, a turn among
+    /// `max_concurrent`, the time limit with cancellation, the result caps,
+    /// on the query runtime. For a path that parses and plans SQL itself
+    /// (the Postgres wire, whose context from [`Analytics::session`] also
+    /// holds `pg_catalog`): check the text first with
+    /// [`guard::check_text`](crate::guard::check_text) and the statement
+    /// with [`guard::check_statement`](crate::guard::check_statement).
+    pub async fn run_plan(&self, ctx: SessionContext, plan: LogicalPlan) -> Result<QueryOutput> {
+        let started = Instant::now();
+        self.run_task(started, move |shared| async move {
+            shared.execute_plan(&ctx, plan, None).await
+        })
+        .await
+    }
+
     /// Tasks alive on the query runtime (0 when no query runs): for tests
     /// and metrics.
     pub fn running_tasks(&self) -> usize {
@@ -192,6 +209,19 @@ impl Analytics {
         params: Option<Vec<(String, ScalarValue)>>,
         started: Instant,
     ) -> Result<QueryOutput> {
+        self.run_task(started, move |shared| async move {
+            shared.execute(statement, params).await
+        })
+        .await
+    }
+
+    /// Runs `query` on the query runtime once a permit is free, under the
+    /// time limit.
+    async fn run_task<F, Fut>(&self, started: Instant, query: F) -> Result<QueryOutput>
+    where
+        F: FnOnce(Arc<Shared>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(SchemaRef, Vec<RecordBatch>)>> + Send,
+    {
         let shared = self.shared.clone();
         let timeout = self.shared.limits.timeout;
         let (schema, batches) = self
@@ -202,7 +232,7 @@ impl Analytics {
                         .acquire()
                         .await
                         .map_err(|e| Error::Runtime(e.to_string()))?;
-                    shared.execute(statement, params).await
+                    query(shared.clone()).await
                 };
                 match tokio::time::timeout(timeout, turn_then_run).await {
                     Ok(result) => result,
@@ -275,6 +305,16 @@ impl Shared {
     ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let ctx = self.session()?;
         let plan = ctx.state().statement_to_plan(statement).await?;
+        self.execute_plan(&ctx, plan, params).await
+    }
+
+    /// Runs one plan planned on `ctx` and collects it under the result caps.
+    async fn execute_plan(
+        &self,
+        ctx: &SessionContext,
+        plan: LogicalPlan,
+        params: Option<Vec<(String, ScalarValue)>>,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         read_only_options().verify_plan(&plan)?;
         let mut df = ctx.execute_logical_plan(plan).await?;
         if let Some(values) = params {

@@ -71,9 +71,27 @@ pub(crate) fn read_only_options() -> SQLOptions {
         .with_allow_statements(false)
 }
 
-/// Checks `sql` against the text limits and parses it into exactly one
-/// read-only statement.
-pub(crate) fn parse_read_only(sql: &str, limits: &Limits) -> Result<DFStatement> {
+/// Checks `sql` against the text limits (length, NUL bytes, nesting depth)
+/// without parsing it. For a path that parses with its own parser (the
+/// Postgres wire's dialect) and must refuse a hostile text before that
+/// parser's recursion can overflow the stack; [`check_statement`] then checks
+/// what it parsed.
+pub fn check_text(sql: &str, limits: &Limits) -> Result<()> {
+    checked_tokens(sql, limits).map(drop)
+}
+
+/// Refuses every statement but a query (SELECT, WITH, VALUES), SHOW, or an
+/// EXPLAIN of one: the statement check of [`crate::Analytics::sql`], for a
+/// path that parses SQL itself.
+pub fn check_statement(statement: &DFStatement) -> Result<()> {
+    check_kind(statement)
+}
+
+/// The tokens of `sql` once it passes the text limits.
+fn checked_tokens(
+    sql: &str,
+    limits: &Limits,
+) -> Result<Vec<datafusion::sql::sqlparser::tokenizer::TokenWithSpan>> {
     if sql.len() > limits.max_sql_bytes {
         return Err(Error::Limit(format!(
             "the SQL is {} bytes, over the {}-byte limit",
@@ -95,6 +113,13 @@ pub(crate) fn parse_read_only(sql: &str, limits: &Limits) -> Result<DFStatement>
             limits.max_nesting
         )));
     }
+    Ok(tokens)
+}
+
+/// Checks `sql` against the text limits and parses it into exactly one
+/// read-only statement.
+pub(crate) fn parse_read_only(sql: &str, limits: &Limits) -> Result<DFStatement> {
+    let tokens = checked_tokens(sql, limits)?;
     let mut parser = DFParserBuilder::new(tokens)
         .with_recursion_limit(limits.parser_recursion)
         .build()?;
