@@ -146,6 +146,14 @@ impl Decoder {
         out
     }
 
+    /// Puts an already-stored event id into the duplicate window, as if it had
+    /// just been accepted: a worker that takes a partition over seeds its
+    /// window from the stored files, so a retry whose original was stored
+    /// before a restart or rebalance is still recognised as a duplicate.
+    pub fn remember(&mut self, event_id: &str) {
+        self.dedup.insert(event_id);
+    }
+
     /// Rows accepted since the last [`Decoder::finish_batch`].
     pub fn pending_rows(&self) -> usize {
         self.rows.len()

@@ -204,6 +204,8 @@ pub struct Simulator {
     /// Malformed-record indices that become oversized messages (ascending).
     oversized_at: Vec<u64>,
     malformed_seen: u64,
+    /// A record to send once more (the malformed scenario's `duplicates`).
+    resend: Option<SimRecord>,
     stats: Stats,
 }
 
@@ -245,8 +247,9 @@ struct Active {
     next_change: i64,
     effects: Vec<CauseEffect>,
     surge: f64,
-    /// Index of the active malformed incident and its share.
-    malformed: Option<(usize, f64)>,
+    /// Index of the active malformed incident, its share of broken
+    /// records and its share of records sent twice.
+    malformed: Option<(usize, f64, f64)>,
 }
 
 #[derive(Debug, Default)]
@@ -254,6 +257,7 @@ struct Stats {
     records: u64,
     events: u64,
     malformed: u64,
+    duplicates: u64,
     last_ms: Option<i64>,
     /// Per incident: rejections by reason, NDJSON messages and their events.
     per_incident: Vec<([u64; Reason::ALL.len()], u64, u64)>,
@@ -339,6 +343,7 @@ impl Simulator {
             },
             oversized_at,
             malformed_seen: 0,
+            resend: None,
             cfg,
         };
         sim.advance_arrival(sim.cfg.start_ms);
@@ -386,6 +391,7 @@ impl Simulator {
             records: self.stats.records,
             events: self.stats.events,
             malformed_records: self.stats.malformed,
+            duplicate_records: self.stats.duplicates,
             last_event_time: self.stats.last_ms.map(truth::rfc3339).unwrap_or_default(),
         };
         t
@@ -406,8 +412,10 @@ impl Simulator {
                 match inc.effect {
                     Effect::Cause(e) => a.effects.push(e),
                     Effect::Surge(f) => a.surge *= f,
-                    Effect::Malformed { share, .. } => {
-                        a.malformed.get_or_insert((i, share));
+                    Effect::Malformed {
+                        share, duplicates, ..
+                    } => {
+                        a.malformed.get_or_insert((i, share, duplicates));
                     }
                 }
             }
@@ -472,7 +480,7 @@ impl Simulator {
         self.stats.records += 1;
         self.stats.last_ms = Some(t);
         let key = Some(event::order_id(order.key));
-        if let Some((incident, share)) = self.active.malformed
+        if let Some((incident, share, _)) = self.active.malformed
             && self.rng.random::<f64>() < share
         {
             return self.broken(t, incident, &ev, key);
@@ -480,12 +488,22 @@ impl Simulator {
         let mut value = Vec::with_capacity(512);
         write_event(&ev, Tamper::None, &mut value);
         self.stats.events += 1;
-        SimRecord {
+        let record = SimRecord {
             event_time_ms: t,
             key,
             value,
             expected_rejection: None,
+        };
+        // A producer retry: the same record again, right after it. The rng is
+        // only drawn when duplicates are asked for, so other runs keep their bytes.
+        if let Some((_, _, duplicates)) = self.active.malformed
+            && duplicates > 0.0
+            && self.rng.random::<f64>() < duplicates
+        {
+            self.stats.duplicates += 1;
+            self.resend = Some(record.clone());
         }
+        record
     }
 
     fn broken(&mut self, t: i64, incident: usize, ev: &Event, key: Option<String>) -> SimRecord {
@@ -540,6 +558,10 @@ impl Iterator for Simulator {
     type Item = SimRecord;
 
     fn next(&mut self) -> Option<SimRecord> {
+        if let Some(again) = self.resend.take() {
+            self.stats.records += 1;
+            return Some(again);
+        }
         let arrival =
             (self.next_arrival < self.end_ms as f64).then(|| self.next_arrival.floor() as i64);
         let retry = self.retries.peek().map(|p| p.0.due_ms);
@@ -569,7 +591,10 @@ fn oversized_schedule(cfg: &SimConfig, incidents: &[Incident]) -> Vec<u64> {
     let mut before = 0.0;
     let mut at = Vec::new();
     for inc in incidents {
-        if let Effect::Malformed { share, oversized } = inc.effect {
+        if let Effect::Malformed {
+            share, oversized, ..
+        } = inc.effect
+        {
             let expected = share * cfg.rate * (inc.end_ms - inc.start_ms) as f64 / 1000.0;
             for _ in 0..oversized {
                 at.push((before + rng.random::<f64>() * 0.9 * expected) as u64);

@@ -18,9 +18,11 @@
 //! resumes, which flushes a crash left incomplete, and which overlap.
 
 pub mod ledger;
+mod recent;
 mod write;
 
 pub use ledger::{Ledger, scan};
+pub use recent::recent_event_ids;
 pub use write::{FlushReport, ParquetSink, SinkOptions};
 
 pub use model::files::{ATTEMPTS_DIR, FlushFile, FlushRange, REJECTED_DIR, meta};

@@ -28,7 +28,7 @@ use super::{IngestConfig, IngestReport};
 use crate::decode::{DecodeStats, Decoder, DecoderConfig, Rejected, Source, rejected_batch};
 use crate::dlq::DeadLetters;
 use crate::health::probe_storage;
-use crate::sink::{FlushRange, ParquetSink};
+use crate::sink::{FlushRange, ParquetSink, recent_event_ids};
 use crate::{Error, Result};
 
 /// One consumed record, copied off the poll thread.
@@ -184,10 +184,42 @@ impl Worker {
         Ok(self.report)
     }
 
-    /// A partition was assigned: it resumes at `next`, with a fresh decoder.
+    /// A partition was assigned: it resumes at `next`, with a decoder whose
+    /// duplicate window holds the partition's newest stored event ids (so a
+    /// duplicate is skipped whichever worker stored its original).
     fn assigned(&mut self, partition: i32, next: i64) {
-        self.decoders.remove(&partition);
+        let mut decoder = self.new_decoder();
+        let (dir, topic, window) = (
+            &self.config.data_dir,
+            &self.config.topic,
+            self.config.dedup_window,
+        );
+        match recent_event_ids(dir, topic, partition, window) {
+            Ok(ids) => {
+                for id in &ids {
+                    decoder.remember(id);
+                }
+                tracing::debug!(
+                    partition,
+                    ids = ids.len(),
+                    "duplicate window seeded from the files"
+                );
+            }
+            Err(e) => tracing::warn!(
+                partition,
+                error = %e,
+                "could not read stored event ids; the duplicate window starts empty"
+            ),
+        }
+        self.decoders.insert(partition, decoder);
         self.next.insert(partition, next);
+    }
+
+    fn new_decoder(&self) -> Decoder {
+        Decoder::new(DecoderConfig {
+            user_keys: self.config.user_keys.clone(),
+            dedup_window: self.config.dedup_window,
+        })
     }
 
     /// A partition was revoked: store what it holds, forget it.
@@ -220,12 +252,13 @@ impl Worker {
             offset,
             now_ms: now_ms(),
         };
-        let decoder = self.decoders.entry(partition).or_insert_with(|| {
-            Decoder::new(DecoderConfig {
-                user_keys: self.config.user_keys.clone(),
-                dedup_window: self.config.dedup_window,
-            })
-        });
+        if !self.decoders.contains_key(&partition) {
+            let decoder = self.new_decoder();
+            self.decoders.insert(partition, decoder);
+        }
+        let Some(decoder) = self.decoders.get_mut(&partition) else {
+            return;
+        };
         decoder.decode(value, &src);
         let p = self.pending.entry(partition).or_insert_with(|| Pending {
             first: offset,

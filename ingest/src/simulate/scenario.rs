@@ -21,7 +21,7 @@
 //! | `network-degradation` | `channel=android_app`, `factor=8` or `rate=R` (`network_error`) |
 //! | `bad-release` | `version=6.4.0`, `channel=` (both apps), `rate=0.3` or `factor=F` (`client_outdated`) |
 //! | `promo-surge` | `factor=3`: traffic multiplier, failure rates unchanged (a decoy) |
-//! | `malformed` | `share=0.02` of records broken, `oversized=3` messages over 1 MiB; whole run by default |
+//! | `malformed` | `share=0.02` of records broken, `oversized=3` messages over 1 MiB, `duplicates=0` share of valid records sent twice (producer retries); whole run by default |
 //! | `mixed` | `every=` (run/8 within 10m..2h): one random incident or decoy per period, `for=` caps their length |
 //!
 //! `factor=F` multiplies the cause's probability in the slice; `rate=R`
@@ -96,6 +96,7 @@ pub enum ScenarioKind {
     Malformed {
         share: f64,
         oversized: u32,
+        duplicates: f64,
     },
     Mixed,
 }
@@ -156,6 +157,7 @@ impl ScenarioKind {
             "malformed" => ScenarioKind::Malformed {
                 share: 0.02,
                 oversized: 3,
+                duplicates: 0.0,
             },
             "mixed" => ScenarioKind::Mixed,
             _ => return None,
@@ -170,7 +172,7 @@ impl ScenarioKind {
             ScenarioKind::NetworkDegradation { .. } => &["channel", "factor", "rate"],
             ScenarioKind::BadRelease { .. } => &["version", "channel", "factor", "rate"],
             ScenarioKind::PromoSurge { .. } => &["factor"],
-            ScenarioKind::Malformed { .. } => &["share", "oversized"],
+            ScenarioKind::Malformed { .. } => &["share", "oversized", "duplicates"],
             ScenarioKind::Mixed => &[],
         }
     }
@@ -226,6 +228,9 @@ impl ScenarioKind {
                     .ok()
                     .filter(|n| *n <= 100)
                     .ok_or_else(|| format!("oversized={value}: expected a count from 0 to 100"))?
+            }
+            (ScenarioKind::Malformed { duplicates, .. }, "duplicates") => {
+                *duplicates = parse_share(key, value)?
             }
             _ => return Err(format!("unknown parameter `{key}`")),
         }
@@ -396,9 +401,16 @@ impl fmt::Display for Scenario {
                 params.push(magnitude(m));
             }
             ScenarioKind::PromoSurge { factor } => params.push(format!("factor={factor}")),
-            ScenarioKind::Malformed { share, oversized } => {
+            ScenarioKind::Malformed {
+                share,
+                oversized,
+                duplicates,
+            } => {
                 params.push(format!("share={share}"));
                 params.push(format!("oversized={oversized}"));
+                if *duplicates > 0.0 {
+                    params.push(format!("duplicates={duplicates}"));
+                }
             }
         }
         let offset = |o: &Offset| match o {
@@ -500,8 +512,13 @@ pub(crate) enum Effect {
     Cause(CauseEffect),
     /// Traffic is multiplied; failure rates stay.
     Surge(f64),
-    /// A share of records is broken.
-    Malformed { share: f64, oversized: u32 },
+    /// A share of records is broken; another share of the valid ones is
+    /// sent twice (a producer retry: same bytes, same event_id).
+    Malformed {
+        share: f64,
+        oversized: u32,
+        duplicates: f64,
+    },
 }
 
 impl Incident {
@@ -589,9 +606,14 @@ pub(crate) fn resolve(
                 magnitude: *magnitude,
             }),
             ScenarioKind::PromoSurge { factor } => Effect::Surge(*factor),
-            ScenarioKind::Malformed { share, oversized } => Effect::Malformed {
+            ScenarioKind::Malformed {
+                share,
+                oversized,
+                duplicates,
+            } => Effect::Malformed {
                 share: *share,
                 oversized: *oversized,
+                duplicates: *duplicates,
             },
         };
         let (default_at, default_len) = match effect {

@@ -853,3 +853,34 @@ fn validate_refuses_what_new_would_clamp() {
         let _ = Simulator::new(bad).take(10).count();
     }
 }
+
+#[test]
+fn duplicates_resend_valid_records_and_the_decoder_skips_exactly_those() {
+    let (records, truth) = run(config(
+        20,
+        50.0,
+        "malformed:share=0.02,oversized=0,duplicates=0.05",
+    ));
+    let resent = records
+        .windows(2)
+        .filter(|w| w[0].value == w[1].value && w[0].expected_rejection.is_none())
+        .count() as u64;
+    assert!(resent > 500, "about 5 % of ~60 000 records: {resent}");
+    assert_eq!(truth.generated.duplicate_records, resent);
+    assert_eq!(truth.generated.records, records.len() as u64);
+    let users = crate::decode::UserKeyHasher::new(b"test-secret-0123456789").unwrap();
+    let mut d = crate::decode::Decoder::new(crate::decode::DecoderConfig::new(users));
+    for (i, r) in records.iter().enumerate() {
+        let src = crate::decode::Source {
+            topic: "t",
+            partition: 0,
+            offset: i as i64,
+            now_ms: r.event_time_ms,
+        };
+        d.decode(&r.value, &src);
+    }
+    assert_eq!(d.stats().duplicates, resent);
+    // Without the parameter nothing is sent twice, and the bytes are those of before.
+    let (plain, _) = run(config(20, 50.0, "malformed:share=0.02,oversized=0"));
+    assert!(plain.windows(2).all(|w| w[0].value != w[1].value));
+}

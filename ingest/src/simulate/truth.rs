@@ -100,6 +100,10 @@ pub struct Generated {
     pub events: u64,
     /// Records broken on purpose (each has an expected rejection).
     pub malformed_records: u64,
+    /// Valid records sent a second time, byte for byte (the decoder must
+    /// skip the second copy as a duplicate).
+    #[serde(default)]
+    pub duplicate_records: u64,
     /// Event time of the last record, RFC 3339 UTC (empty if none).
     pub last_event_time: String,
 }
@@ -408,6 +412,7 @@ mod tests {
                     effect: Effect::Malformed {
                         share: 0.02,
                         oversized: 1,
+                        duplicates: 0.0,
                     },
                 }],
                 0.04,

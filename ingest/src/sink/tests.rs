@@ -203,3 +203,42 @@ fn overlapping_flushes_from_a_zombie_writer_and_gaps_are_reported() {
     assert_eq!(ledger.gaps, vec![range(261, 299)]);
     assert_eq!(ledger.next_offset(1), Some(311));
 }
+
+#[test]
+fn the_newest_stored_event_ids_come_back_oldest_first_across_flushes_and_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = ParquetSink::new(dir.path(), SinkOptions::default());
+    // 1 200 events crossing midnight: each flush is split over two dates.
+    let (batch, rejected) = decoded(1_200, 0);
+    sink.write_flush(
+        &range(0, 599),
+        &[batch.slice(0, 600)],
+        Some(&rejected),
+        START,
+    )
+    .unwrap();
+    sink.write_flush(
+        &range(600, 1_199),
+        &[batch.slice(600, 600)],
+        Some(&rejected),
+        START,
+    )
+    .unwrap();
+    let ids = recent_event_ids(dir.path(), TOPIC, 1, 700).unwrap();
+    let want: Vec<String> = (500..1_200).map(|i| format!("e{i}")).collect();
+    assert_eq!(ids, want);
+    assert_eq!(
+        recent_event_ids(dir.path(), TOPIC, 1, 5_000).unwrap().len(),
+        1_200
+    );
+    assert!(
+        recent_event_ids(dir.path(), TOPIC, 2, 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        recent_event_ids(dir.path(), "other", 1, 10)
+            .unwrap()
+            .is_empty()
+    );
+}
