@@ -9,8 +9,12 @@
 //! - `ingest`: `orderpulse ingest` into Parquet, exactly once, across restarts.
 //! - `sql`: `orderpulse sql` and `orderpulse query` over a simulated data
 //!   directory: formats, exit codes, messages.
+//! - `api`: the SQL API over a real socket: JSON, CSV and Arrow IPC, saved
+//!   queries, token auth, hostile bodies (4xx JSON errors, never a 5xx),
+//!   health checks answering while a heavy query runs.
 //! - `decode_simulated`: the decoder against the simulator's ground truth.
 
+mod api;
 mod broker;
 mod decode_simulated;
 mod ingest;

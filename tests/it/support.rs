@@ -4,6 +4,7 @@
 //! answers, and stops it on `Drop`. A test that needs a service that is not
 //! installed fails with a message saying how to install it.
 
+pub(crate) mod http;
 mod tansu;
 
 pub(crate) use tansu::TansuBroker;

@@ -1,0 +1,169 @@
+//! The SQL API (CONTRACT section 6): `POST /api/sql`, `GET /api/queries`,
+//! `GET /api/queries/{name}`.
+//!
+//! - `POST /api/sql` with a JSON body `{"sql": "..."}` runs one read-only
+//!   statement; `?format=json|csv|arrow` picks the response ([`encode`]).
+//! - `GET /api/queries` lists the saved queries: name, purpose, parameters
+//!   (name, type, default, description) and output columns.
+//! - `GET /api/queries/{name}?start=&end=&bucket=` runs a saved query; every
+//!   query-string key but `format` is one of its parameters (an unknown one
+//!   is a 400). Same response shapes as `/api/sql`.
+//!
+//! Queries run on `analytics`' own runtime under its guardrails, so a heavy
+//! query never holds up the HTTP threads; failures become [`ApiError`]s.
+//! The body limit, auth and security headers are layers (see [`routes`]).
+
+pub mod auth;
+pub mod encode;
+pub mod error;
+
+use analytics::Analytics;
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub use auth::{ApiToken, check_bind};
+pub use encode::ResultFormat;
+pub use error::ApiError;
+
+/// Largest request body accepted (a SQL text is far smaller).
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// What the API handlers use.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    pub analytics: Analytics,
+    /// When set, `/api/*` requires it as a bearer token.
+    pub token: Option<ApiToken>,
+}
+
+/// The `/api/*` routes with their body limit and token check.
+pub fn routes(state: ApiState) -> Router {
+    let token = state.token.clone();
+    Router::new()
+        .route("/api/sql", post(sql))
+        .route("/api/queries", get(list_queries))
+        .route("/api/queries/{name}", get(saved_query))
+        .with_state(state.analytics)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route_layer(axum::middleware::from_fn_with_state(
+            token,
+            auth::require_token,
+        ))
+}
+
+/// `?format=` of `/api/sql`.
+#[derive(Debug, Deserialize)]
+struct FormatParam {
+    format: Option<String>,
+}
+
+async fn sql(
+    State(analytics): State<Analytics>,
+    query: Result<Query<FormatParam>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let Query(FormatParam { format }) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let format = format
+        .as_deref()
+        .map_or(Ok(ResultFormat::Json), ResultFormat::parse)?;
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is over the {MAX_BODY_BYTES}-byte limit"),
+        ),
+        _ => ApiError::bad_request(format!("reading the request body: {}", e.body_text())),
+    })?;
+    let sql = sql_text(&body)?;
+    let out = analytics.sql(&sql).await?;
+    encode::respond(out, format, "result").await
+}
+
+/// The `sql` string of a JSON object body (other keys are ignored).
+fn sql_text(body: &[u8]) -> Result<String, ApiError> {
+    const SHAPE: &str = "the body must be a JSON object {\"sql\": \"...\"}";
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("{SHAPE}: {e}")))?;
+    let Value::Object(mut object) = value else {
+        return Err(ApiError::bad_request(format!(
+            "{SHAPE}, not {}",
+            kind(&value)
+        )));
+    };
+    match object.remove("sql") {
+        Some(Value::String(sql)) => Ok(sql),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "`sql` must be a string, not {}",
+            kind(&other)
+        ))),
+        None => Err(ApiError::bad_request(format!("{SHAPE}: `sql` is missing"))),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+async fn list_queries(State(analytics): State<Analytics>) -> Json<Value> {
+    let queries: Vec<Value> = analytics
+        .saved_queries()
+        .iter()
+        .map(|q| {
+            json!({
+                "name": q.name,
+                "purpose": q.purpose,
+                "url": format!("/api/queries/{}", q.name),
+                "params": q.params.iter().map(|p| json!({
+                    "name": p.name,
+                    "type": p.kind.as_str(),
+                    "default": p.default,
+                    "description": p.description,
+                })).collect::<Vec<_>>(),
+                "columns": q.columns.iter().map(|c| json!({
+                    "name": c.name,
+                    "type": c.sql_type,
+                    "description": c.description,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Json(json!({ "queries": queries }))
+}
+
+async fn saved_query(
+    State(analytics): State<Analytics>,
+    name: Result<Path<String>, PathRejection>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Path(name) = name.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Query(pairs) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let mut format = ResultFormat::Json;
+    let mut params: Vec<(String, String)> = Vec::with_capacity(pairs.len());
+    for (key, value) in pairs {
+        if key == "format" {
+            format = ResultFormat::parse(&value)?;
+        } else if params.iter().any(|(k, _)| *k == key) {
+            return Err(ApiError::bad_request(format!(
+                "parameter `{key}` is given more than once"
+            )));
+        } else {
+            params.push((key, value));
+        }
+    }
+    let out = analytics.query(&name, &params).await?;
+    encode::respond(out, format, &name).await
+}
