@@ -2,6 +2,7 @@
 
 mod ingest;
 mod query;
+mod serve;
 mod simulate;
 mod sql;
 
@@ -24,6 +25,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Produce realistic order-attempt events (with incidents) to Kafka or NDJSON.
     Simulate(simulate::SimulateArgs),
+    /// Ingest, SQL API, /metrics and the dashboard routes in one process.
+    Serve(serve::ServeArgs),
     /// Consume the order-attempt topic into Parquet, exactly once (one group member).
     Ingest(ingest::IngestArgs),
     /// Run one read-only SQL query over the data directory (table, CSV or JSON).
@@ -107,6 +110,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         spawn_signal_handler(shutdown.clone());
         match cli.command {
             Command::Simulate(args) => simulate::run(args, shutdown).await,
+            Command::Serve(args) => serve::run(args, shutdown).await,
             Command::Ingest(args) => ingest::run(args, shutdown).await,
             Command::Sql(args) => sql::run(args).await,
             Command::Query(args) => query::run(args).await,

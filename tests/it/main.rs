@@ -12,12 +12,15 @@
 //! - `api`: the SQL API over a real socket: JSON, CSV and Arrow IPC, saved
 //!   queries, token auth, hostile bodies (4xx JSON errors, never a 5xx),
 //!   health checks answering while a heavy query runs.
+//! - `serve`: `orderpulse serve` against a real broker: produced events in
+//!   `/api/sql` within 2 s, SIGTERM exits 0 with the rows stored.
 //! - `decode_simulated`: the decoder against the simulator's ground truth.
 
 mod api;
 mod broker;
 mod decode_simulated;
 mod ingest;
+mod serve;
 mod simulate;
 mod sql;
 mod support;

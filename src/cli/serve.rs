@@ -1,0 +1,145 @@
+//! `orderpulse serve`: the ingest worker, analytics over its live rows and
+//! the HTTP surface (operations routes, the SQL API, `GET /`) in one
+//! process.
+//!
+//! Shutdown is ordered: SIGTERM/SIGINT stops the worker (stop polling →
+//! flush → durable write → commit offsets, bounded by
+//! `--shutdown-timeout`); HTTP stops last, so probes and queries answer
+//! while the worker drains.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use analytics::{Analytics, AnalyticsConfig, Limits, SavedQueries};
+use anyhow::Context;
+use clap::Args;
+use dashboards::api::{ApiState, ApiToken, check_bind};
+use dashboards::ops::OpsState;
+use tokio_util::sync::CancellationToken;
+
+use super::ingest::{WorkerArgs, print_report, run_worker};
+
+const AFTER_HELP: &str = "\
+HTTP (on --http-addr):
+  GET  /                       an index of the routes
+  GET  /healthz, /readyz       liveness; readiness (broker reachable, storage writable)
+  GET  /metrics                Prometheus metrics
+  POST /api/sql                {\"sql\": \"SELECT ...\"}; ?format=json|csv|arrow
+  GET  /api/queries            the saved queries with their parameters
+  GET  /api/queries/NAME       run one: ?start=now-1h&end=now&bucket=5m&format=csv
+
+AUTH:
+  Set ORDERPULSE_API_TOKEN (environment only) to require
+  `Authorization: Bearer <token>` on /api/*. Binding a non-loopback
+  address (e.g. 0.0.0.0:8080) without a token is refused.";
+
+/// Ingest, analytics and HTTP in one process.
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) worker: WorkerArgs,
+
+    #[command(flatten)]
+    pub(crate) http: HttpArgs,
+}
+
+/// The HTTP address and the query limits of the SQL API.
+#[derive(Debug, Args)]
+pub(crate) struct HttpArgs {
+    /// Serve the dashboard routes, /metrics and the SQL API on this address.
+    #[arg(long, env = "ORDERPULSE_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub(crate) http_addr: SocketAddr,
+
+    /// Read saved queries from DIR/*.sql instead of the ones built in.
+    #[arg(long, env = "ORDERPULSE_QUERIES_DIR", value_name = "DIR")]
+    queries_dir: Option<PathBuf>,
+
+    /// Cancel an API query that runs longer than this (e.g. 30s, 2m).
+    #[arg(long, env = "ORDERPULSE_QUERY_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
+    query_timeout: Duration,
+
+    /// Memory all running queries may use together, in MiB; a query needing
+    /// more fails (no spilling).
+    #[arg(long, env = "ORDERPULSE_QUERY_MEMORY_MB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(16..=1_048_576))]
+    query_memory_mb: u64,
+
+    /// Most rows an API result may have; a larger one is an error (add a LIMIT).
+    #[arg(long, env = "ORDERPULSE_QUERY_MAX_ROWS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    query_max_rows: u64,
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 30s, 2m)"))?;
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+impl HttpArgs {
+    fn analytics_config(&self, data_dir: PathBuf) -> anyhow::Result<AnalyticsConfig> {
+        let queries = match &self.queries_dir {
+            Some(dir) => SavedQueries::from_dir(dir)?,
+            None => SavedQueries::embedded()?,
+        };
+        Ok(AnalyticsConfig {
+            data_dir,
+            live: None,
+            limits: Limits {
+                timeout: self.query_timeout,
+                memory_bytes: usize::try_from(self.query_memory_mb << 20).unwrap_or(usize::MAX),
+                max_rows: usize::try_from(self.query_max_rows).unwrap_or(usize::MAX),
+                ..Limits::default()
+            },
+            queries,
+        })
+    }
+}
+
+pub(crate) async fn run(args: ServeArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    serve(args, false, shutdown, |url| {
+        tracing::info!(%url, "orderpulse is serving");
+    })
+    .await
+}
+
+/// Runs everything until `shutdown`; `announce` gets the base URL once
+/// HTTP listens. `demo` allows the built-in user-key secret.
+pub(crate) async fn serve(
+    args: ServeArgs,
+    demo: bool,
+    shutdown: CancellationToken,
+    announce: impl FnOnce(String),
+) -> anyhow::Result<()> {
+    let token = ApiToken::from_env();
+    check_bind(args.http.http_addr, token.as_ref())?;
+    let registry = prometheus::Registry::new();
+    let shutdown_timeout = args.worker.shutdown_timeout;
+    let config = args.worker.config(&registry, demo)?;
+    let mut analytics_config = args.http.analytics_config(config.data_dir.clone())?;
+    analytics_config.live = Some(config.live.clone());
+    let analytics = Analytics::new(analytics_config)
+        .await
+        .context("starting the query engine")?;
+    let router = dashboards::app::router(
+        OpsState {
+            registry,
+            health: config.health.clone(),
+        },
+        ApiState { analytics, token },
+    );
+    // HTTP stops last: its own token, cancelled after the worker returned.
+    let http_stop = CancellationToken::new();
+    let addr = args.http.http_addr;
+    let (bound, http) = dashboards::ops::serve(addr, router, http_stop.clone())
+        .await
+        .with_context(|| format!("binding --http-addr {addr}"))?;
+    announce(format!("http://{bound}/"));
+    let result = run_worker(config, shutdown, shutdown_timeout).await;
+    http_stop.cancel();
+    let _ = http.await;
+    print_report(&result?);
+    Ok(())
+}

@@ -1,0 +1,187 @@
+//! `orderpulse serve` against a real broker: events produced to Kafka are
+//! answered by `POST /api/sql` within 2 seconds (live rows, before any
+//! flush), the operations routes answer on the same address, and SIGTERM
+//! drains the worker and exits 0 within 15 seconds, with the rows stored.
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use serde_json::json;
+
+use crate::support::TansuBroker;
+use crate::support::http;
+
+const TOPIC: &str = "order-attempts";
+
+/// A child process killed when the test ends first.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.expect("clock after 1970").as_millis() as i64
+}
+
+fn produce(broker: &TansuBroker, ids: &[String]) {
+    let producer: BaseProducer = broker.client_config().create().expect("producer");
+    for (i, id) in ids.iter().enumerate() {
+        let value = format!(
+            r#"{{"event_id":"{id}","ts":{},"outcome":"failure","channel":"web","failure_cause":"network_error","payment_method":"alipay"}}"#,
+            now_ms() - 1_000
+        );
+        let key = i.to_string();
+        producer
+            .send(BaseRecord::to(TOPIC).key(&key).payload(&value))
+            .expect("queue a record");
+    }
+    producer
+        .flush(Duration::from_secs(10))
+        .expect("acknowledged");
+}
+
+/// `count(*)` of `order_attempts` rows matching `filter`, over the API.
+fn count(addr: SocketAddr, filter: &str) -> Option<i64> {
+    let sql = format!("SELECT count(*) AS n FROM order_attempts WHERE {filter}");
+    let body = serde_json::to_vec(&json!({ "sql": sql })).unwrap();
+    let r = http::post_json(addr, "/api/sql", &[], &body)?;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["rows"][0][0].as_i64()
+}
+
+fn log_text(log: &Path) -> String {
+    std::fs::read_to_string(log).unwrap_or_default()
+}
+
+#[test]
+fn serve_answers_sql_on_live_rows_and_stops_in_order_on_sigterm() {
+    let broker = TansuBroker::start();
+    broker.create_topic(TOPIC, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let log = dir.path().join("serve.log");
+    let addr = free_addr();
+    let mut serve = Running(
+        Command::new(env!("CARGO_BIN_EXE_orderpulse"))
+            .args(["serve", "--brokers", &broker.bootstrap(), "--topic", TOPIC])
+            .args(["--data-dir", data_dir.to_str().unwrap(), "--dlq-topic", ""])
+            .args(["--http-addr", &addr.to_string()])
+            // Nothing is flushed while the test looks: answers are live rows.
+            .args(["--flush-interval", "1h"])
+            .env("ORDERPULSE_USER_KEY_SECRET", "serve-test-secret-0123456789")
+            .env_remove("ORDERPULSE_API_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).unwrap())
+            .spawn()
+            .expect("start serve"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http::get(addr, "/readyz", &[]).is_none_or(|r| r.status != 200) {
+        assert!(
+            Instant::now() < deadline,
+            "/readyz never 200:\n{}",
+            log_text(&log)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for path in ["/healthz", "/metrics", "/", "/api/queries"] {
+        let r = http::get(addr, path, &[]).expect("answer");
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    }
+
+    // Warm up until the worker holds its partitions, then time one event.
+    let first: Vec<String> = (0..200).map(|i| format!("first-{i}")).collect();
+    produce(&broker, &first);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(addr, "event_id LIKE 'first-%'") != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "the first events never showed:\n{}",
+            log_text(&log)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    produce(&broker, &["timed".to_string()]);
+    let acked = Instant::now();
+    while count(addr, "event_id = 'timed'") != Some(1) {
+        assert!(
+            acked.elapsed() < Duration::from_secs(2),
+            "an acknowledged event was not in /api/sql within 2 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stored = data_dir.join("order_attempts");
+    assert!(
+        !stored.exists() || std::fs::read_dir(&stored).unwrap().next().is_none(),
+        "answered from live rows, before any flush"
+    );
+    let r = http::get(addr, "/api/queries/failures_by_cause?start=now-1h", &[]).unwrap();
+    assert_eq!(r.json()["rows"], json!([["network_error", 201, 1.0]]));
+
+    // SIGTERM: the worker drains and stores, HTTP stops last, exit 0.
+    let pid = serve.0.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let stopped = Instant::now();
+    let exit = loop {
+        if let Some(s) = serve.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(15),
+            "no exit within 15 s:\n{}",
+            log_text(&log)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = log_text(&log);
+    assert!(exit.success(), "{text}");
+    assert!(text.contains("ingested 201 records"), "{text}");
+    assert!(http::get(addr, "/healthz", &[]).is_none(), "HTTP stopped");
+    let out = Command::new(env!("CARGO_BIN_EXE_orderpulse"))
+        .args([
+            "sql",
+            "--format",
+            "csv",
+            "SELECT count(*) AS n FROM order_attempts",
+        ])
+        .env("ORDERPULSE_DATA_DIR", &data_dir)
+        .output()
+        .expect("orderpulse sql");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "n\n201\n");
+}
+
+#[test]
+fn serve_refuses_a_public_address_without_a_token() {
+    let out = Command::new(env!("CARGO_BIN_EXE_orderpulse"))
+        .args([
+            "serve",
+            "--http-addr",
+            "0.0.0.0:0",
+            "--brokers",
+            "127.0.0.1:1",
+        ])
+        .env_remove("ORDERPULSE_API_TOKEN")
+        .env("ORDERPULSE_USER_KEY_SECRET", "serve-test-secret-0123456789")
+        .output()
+        .expect("run serve");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("ORDERPULSE_API_TOKEN"), "{err}");
+}
