@@ -12,6 +12,10 @@
 //! - [`app`]: [`app::router`], everything `orderpulse serve` answers (ops,
 //!   API, `GET /`) with security headers on every response.
 //! - [`error`]: the crate's error type.
+//! - [`pg`]: the Postgres wire protocol endpoint (`--pg-addr`): psql, DBeaver,
+//!   Metabase, Grafana query `analytics` under its guardrails.
+//!   - `pg::guarded`: the text and statement checks in front of
+//!     `datafusion-postgres`, queries run by `Analytics::run_plan`.
 //!
 //! The dashboard pages come with their issue, on top of `analytics`. This
 //! crate never touches Kafka.
@@ -20,5 +24,6 @@ pub mod api;
 pub mod app;
 pub mod error;
 pub mod ops;
+pub mod pg;
 
 pub use error::{Error, Result};

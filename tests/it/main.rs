@@ -15,11 +15,14 @@
 //! - `serve`: `orderpulse serve` against a real broker: produced events in
 //!   `/api/sql` within 2 s, SIGTERM exits 0 with the rows stored.
 //! - `decode_simulated`: the decoder against the simulator's ground truth.
+//! - `pg`: the Postgres wire endpoint with the real `psql`: saved query SQL,
+//!   types, errors, `\d`, refused statements, hostile input, the token.
 
 mod api;
 mod broker;
 mod decode_simulated;
 mod ingest;
+mod pg;
 mod serve;
 mod simulate;
 mod sql;
