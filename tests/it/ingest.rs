@@ -2,27 +2,20 @@
 //! exactly one stored row (or one row per event of an NDJSON message), read
 //! back from the Parquet files with the plain parquet crate, across restarts.
 
-use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use arrow::array::AsArray;
-use arrow::datatypes::{Int32Type, Int64Type};
-use ingest::decode::{Decoder, DecoderConfig, Source, UserKeyHasher};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use crate::support::TansuBroker;
+use crate::support::ledger::{self, Decoding, Ledger, now_ms, stored_rows};
 
 const SECRET: &str = "ingest-test-secret-0123456789";
 const TOPIC: &str = "order-attempts";
 const DLQ: &str = "order-attempts.dlq";
-
-/// (partition, offset) → rows it must produce.
-type Ledger = BTreeMap<(i32, i64), u32>;
 
 fn simulate(broker: &TansuBroker, extra: &[&str]) -> u64 {
     let out = Command::new(env!("CARGO_BIN_EXE_orderpulse"))
@@ -53,107 +46,14 @@ fn simulate(broker: &TansuBroker, extra: &[&str]) -> u64 {
 
 /// Reads the whole topic back and decodes every record independently.
 fn expected(broker: &TansuBroker, records: u64) -> Ledger {
-    let consumer: BaseConsumer = broker
-        .client_config()
-        .set("group.id", "ingest-test-reader")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[TOPIC]).expect("subscribe");
-    let users = UserKeyHasher::new(SECRET.as_bytes()).unwrap();
-    let mut decoder = Decoder::new(DecoderConfig {
-        user_keys: users,
-        dedup_window: 0,
-    });
-    let mut ledger = Ledger::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while (ledger.len() as u64) < records && Instant::now() < deadline {
-        let Some(msg) = consumer.poll(Duration::from_millis(200)) else {
-            continue;
-        };
-        let msg = msg.expect("consume");
-        let src = Source {
-            topic: TOPIC,
-            partition: msg.partition(),
-            offset: msg.offset(),
-            now_ms: now_ms(),
-        };
-        let out = decoder.decode(msg.payload().unwrap_or_default(), &src);
-        ledger.insert((msg.partition(), msg.offset()), out.accepted + out.rejected);
-        if decoder.pending_rows() > 50_000 {
-            decoder.finish_batch().unwrap();
-            decoder.take_rejected();
-        }
-    }
-    assert_eq!(
-        ledger.len() as u64,
+    ledger::expected(
+        broker,
+        TOPIC,
+        SECRET,
         records,
-        "read back every produced record"
-    );
-    ledger
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-fn parquet_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(parquet_files(&p));
-        } else if p.extension().is_some_and(|x| x == "parquet") {
-            out.push(p);
-        }
-    }
-    out
-}
-
-/// Rows per (partition, offset) in every stored file of both tables.
-fn stored(data_dir: &Path) -> Ledger {
-    let mut ledger = Ledger::new();
-    for path in parquet_files(data_dir) {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
-            .unwrap()
-            .build()
-            .unwrap();
-        for batch in reader {
-            let batch = batch.unwrap();
-            let schema = batch.schema();
-            let p = batch
-                .column(schema.index_of("kafka_partition").unwrap())
-                .as_primitive::<Int32Type>();
-            let o = batch
-                .column(schema.index_of("kafka_offset").unwrap())
-                .as_primitive::<Int64Type>();
-            for (p, o) in p.values().iter().zip(o.values()) {
-                *ledger.entry((*p, *o)).or_default() += 1;
-            }
-        }
-    }
-    ledger
-}
-
-fn stored_rows(data_dir: &Path) -> u64 {
-    parquet_files(data_dir)
-        .iter()
-        .map(|p| {
-            parquet::file::reader::SerializedFileReader::new(File::open(p).unwrap())
-                .map(|r| {
-                    use parquet::file::reader::FileReader;
-                    r.metadata().file_metadata().num_rows() as u64
-                })
-                .unwrap_or(0)
-        })
-        .sum()
+        &Decoding::default(),
+        |_, _, _| {},
+    )
 }
 
 fn start_ingest(broker: &TansuBroker, data_dir: &Path) -> Running {
@@ -251,29 +151,6 @@ fn wait_for_rows(data_dir: &Path, rows: u64, within: Duration) {
     }
 }
 
-#[track_caller]
-fn assert_exactly_once(data_dir: &Path, expected: &Ledger) {
-    let got = stored(data_dir);
-    let missing: Vec<_> = expected
-        .iter()
-        .filter(|(k, v)| got.get(k) != Some(v))
-        .take(5)
-        .collect();
-    let extra: Vec<_> = got
-        .keys()
-        .filter(|k| !expected.contains_key(k))
-        .take(5)
-        .collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "missing/wrong {missing:?}, unexpected {extra:?}"
-    );
-    let ledger = ingest::sink::scan(data_dir, TOPIC).unwrap();
-    assert!(ledger.incomplete.is_empty(), "{:?}", ledger.incomplete);
-    assert!(ledger.overlaps.is_empty(), "{:?}", ledger.overlaps);
-    assert!(ledger.gaps.is_empty(), "{:?}", ledger.gaps);
-}
-
 /// Every stored rejection is on the dead-letter topic with its headers.
 fn assert_dead_letters(broker: &TansuBroker, data_dir: &Path, expected: &Ledger) {
     use rdkafka::message::Headers;
@@ -342,7 +219,7 @@ fn every_record_is_stored_exactly_once() {
     wait_for_rows(dir.path(), rows, Duration::from_secs(240));
     let summary = stop(ingest, dir.path());
     assert!(summary.contains("ingested"), "{summary}");
-    assert_exactly_once(dir.path(), &expected);
+    ledger::assert_exactly_once(dir.path(), TOPIC, &expected);
     assert_dead_letters(&broker, dir.path(), &expected);
 
     // Restarted, it resumes after what it stored: nothing is read twice.
@@ -350,7 +227,7 @@ fn every_record_is_stored_exactly_once() {
     std::thread::sleep(Duration::from_secs(5));
     let summary = stop(again, dir.path());
     assert!(summary.contains("ingested 0 records"), "{summary}");
-    assert_exactly_once(dir.path(), &expected);
+    ledger::assert_exactly_once(dir.path(), TOPIC, &expected);
 }
 
 /// Waits until the latest ingest log on `data_dir` contains `needle`.
@@ -453,7 +330,7 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     let last = start_ingest_with(&broker, dir.path(), STATIC);
     wait_for_rows(dir.path(), rows, Duration::from_secs(60));
     stop(last, dir.path());
-    assert_exactly_once(dir.path(), &expected);
+    ledger::assert_exactly_once(dir.path(), TOPIC, &expected);
 }
 
 #[test]

@@ -3,10 +3,13 @@
 //! One test binary (`cargo test --test it`, or `cargo nextest run --test it`)
 //! so the workspace links once. Layout:
 //! - `support`: harnesses for real services (`TansuBroker`, a Kafka-protocol
-//!   broker process per test).
+//!   broker process per test) and the ledger helpers (`support::ledger`:
+//!   the topic decoded again against the Parquet files read back).
 //! - `broker`: the broker harness's own test: produce and consume through it.
 //! - `simulate`: `orderpulse simulate` to a file and to a real broker.
 //! - `ingest`: `orderpulse ingest` into Parquet, exactly once, across restarts.
+//! - `rebalance`: three `orderpulse ingest` workers in one group; one killed
+//!   with SIGKILL and one added while a producer runs; the ledger stays exact.
 //! - `sql`: `orderpulse sql` and `orderpulse query` over a simulated data
 //!   directory: formats, exit codes, messages.
 //! - `api`: the SQL API over a real socket: JSON, CSV and Arrow IPC, saved
@@ -23,6 +26,7 @@ mod broker;
 mod decode_simulated;
 mod ingest;
 mod pg;
+mod rebalance;
 mod serve;
 mod simulate;
 mod sql;

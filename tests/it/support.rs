@@ -5,6 +5,7 @@
 //! installed fails with a message saying how to install it.
 
 pub(crate) mod http;
+pub(crate) mod ledger;
 mod tansu;
 
 pub(crate) use tansu::TansuBroker;

@@ -1,0 +1,182 @@
+//! The ledger of an ingest test: what the topic holds (every record decoded
+//! again, independently of ingest) against what the Parquet files hold (read
+//! back with the plain parquet crate, not with ingest's own counters).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use arrow::array::AsArray;
+use arrow::datatypes::{Int32Type, Int64Type};
+use ingest::decode::{Decoder, DecoderConfig, Source, UserKeyHasher};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rdkafka::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use super::TansuBroker;
+
+/// (partition, offset) → rows it must produce (or produced).
+pub(crate) type Ledger = BTreeMap<(i32, i64), u32>;
+
+/// How the expected ledger decodes: the duplicate window of each
+/// partition's decoder (0: none), and offsets where a fresh decoder with an
+/// empty window takes over (none for ingest, which seeds the window of a
+/// newly assigned partition from the stored files; a test can model a worker
+/// that does not).
+#[derive(Debug, Default)]
+pub(crate) struct Decoding {
+    pub(crate) dedup_window: usize,
+    pub(crate) fresh_decoder_at: BTreeSet<(i32, i64)>,
+}
+
+/// Reads the whole of `topic` (which holds `records` records) back and
+/// decodes every record again, each partition in offset order, as `decoding`
+/// says. `inspect` sees every record as it is read.
+pub(crate) fn expected(
+    broker: &TansuBroker,
+    topic: &str,
+    secret: &str,
+    records: u64,
+    decoding: &Decoding,
+    mut inspect: impl FnMut(i32, i64, &[u8]),
+) -> Ledger {
+    let consumer: BaseConsumer = broker
+        .client_config()
+        .set("group.id", format!("{topic}-test-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let new_decoder = || {
+        Decoder::new(DecoderConfig {
+            user_keys: UserKeyHasher::new(secret.as_bytes()).unwrap(),
+            dedup_window: decoding.dedup_window,
+        })
+    };
+    let mut decoders: BTreeMap<i32, Decoder> = BTreeMap::new();
+    let mut ledger = Ledger::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while (ledger.len() as u64) < records && Instant::now() < deadline {
+        let Some(msg) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let msg = msg.expect("consume");
+        let (partition, offset) = (msg.partition(), msg.offset());
+        let payload = msg.payload().unwrap_or_default();
+        inspect(partition, offset, payload);
+        if decoding.fresh_decoder_at.contains(&(partition, offset)) {
+            decoders.remove(&partition);
+        }
+        let decoder = decoders.entry(partition).or_insert_with(new_decoder);
+        let src = Source {
+            topic,
+            partition,
+            offset,
+            now_ms: now_ms(),
+        };
+        let out = decoder.decode(payload, &src);
+        ledger.insert((partition, offset), out.accepted + out.rejected);
+        if decoder.pending_rows() > 50_000 {
+            decoder.finish_batch().unwrap();
+            decoder.take_rejected();
+        }
+    }
+    assert_eq!(
+        ledger.len() as u64,
+        records,
+        "read back every produced record"
+    );
+    ledger
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+pub(crate) fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(parquet_files(&p));
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Rows per (partition, offset) in every stored file of both tables.
+pub(crate) fn stored(data_dir: &Path) -> Ledger {
+    let mut ledger = Ledger::new();
+    for path in parquet_files(data_dir) {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let schema = batch.schema();
+            let p = batch
+                .column(schema.index_of("kafka_partition").unwrap())
+                .as_primitive::<Int32Type>();
+            let o = batch
+                .column(schema.index_of("kafka_offset").unwrap())
+                .as_primitive::<Int64Type>();
+            for (p, o) in p.values().iter().zip(o.values()) {
+                *ledger.entry((*p, *o)).or_default() += 1;
+            }
+        }
+    }
+    ledger
+}
+
+/// Rows in every stored file under `data_dir`, from the footers.
+pub(crate) fn stored_rows(data_dir: &Path) -> u64 {
+    parquet_files(data_dir)
+        .iter()
+        .map(|p| {
+            parquet::file::reader::SerializedFileReader::new(File::open(p).unwrap())
+                .map(|r| {
+                    use parquet::file::reader::FileReader;
+                    r.metadata().file_metadata().num_rows() as u64
+                })
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// The files hold exactly `expected`: every (partition, offset) with its
+/// number of rows, nothing else, and their names show no incomplete flush,
+/// no overlap and no gap.
+#[track_caller]
+pub(crate) fn assert_exactly_once(data_dir: &Path, topic: &str, expected: &Ledger) {
+    let got = stored(data_dir);
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|(k, v)| got.get(k).copied().unwrap_or(0) != **v)
+        .take(5)
+        .map(|(k, v)| (k, v, got.get(k).copied().unwrap_or(0)))
+        .collect();
+    let extra: Vec<_> = got
+        .keys()
+        .filter(|k| !expected.contains_key(k))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "(key, expected rows, stored rows) wrong {missing:?}, unexpected {extra:?}"
+    );
+    let ledger = ingest::sink::scan(data_dir, topic).unwrap();
+    assert!(ledger.incomplete.is_empty(), "{:?}", ledger.incomplete);
+    assert!(ledger.overlaps.is_empty(), "{:?}", ledger.overlaps);
+    assert!(ledger.gaps.is_empty(), "{:?}", ledger.gaps);
+}
