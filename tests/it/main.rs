@@ -10,6 +10,9 @@
 //! - `ingest`: `orderpulse ingest` into Parquet, exactly once, across restarts.
 //! - `rebalance`: three `orderpulse ingest` workers in one group; one killed
 //!   with SIGKILL and one added while a producer runs; the ledger stays exact.
+//! - `outage`: `orderpulse ingest` against librdkafka's mock cluster with
+//!   every broker taken down and up, request errors, and a SIGTERM while
+//!   the brokers are down; the ledger stays exact.
 //! - `sql`: `orderpulse sql` and `orderpulse query` over a simulated data
 //!   directory: formats, exit codes, messages.
 //! - `api`: the SQL API over a real socket: JSON, CSV and Arrow IPC, saved
@@ -25,6 +28,7 @@ mod api;
 mod broker;
 mod decode_simulated;
 mod ingest;
+mod outage;
 mod pg;
 mod rebalance;
 mod serve;

@@ -6,6 +6,8 @@
 
 pub(crate) mod http;
 pub(crate) mod ledger;
+pub(crate) mod mock;
 mod tansu;
 
+pub(crate) use mock::MockKafka;
 pub(crate) use tansu::TansuBroker;
