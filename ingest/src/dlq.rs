@@ -7,6 +7,7 @@
 //! is written, and waited for (bounded): a crash in between sends them again,
 //! so the topic is at-least-once while the table stays exactly-once.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -18,22 +19,48 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use crate::decode::Rejected;
 use crate::{Error, Result};
 
-/// Counts deliveries that failed.
-#[derive(Default)]
-struct Deliveries {
+/// What became of one batch of dead letters: every record is counted here
+/// by its own delivery report, so a batch never counts another's losses.
+#[derive(Debug, Default)]
+pub struct Batch {
+    queued: AtomicU64,
+    not_queued: AtomicU64,
+    delivered: AtomicU64,
     failed: AtomicU64,
 }
+
+impl Batch {
+    /// Records not delivered (yet): refused, failed, or still in flight.
+    pub fn lost(&self) -> u64 {
+        let queued = self.queued.load(Ordering::Relaxed);
+        let done = self.delivered.load(Ordering::Relaxed) + self.failed.load(Ordering::Relaxed);
+        self.not_queued.load(Ordering::Relaxed)
+            + self.failed.load(Ordering::Relaxed)
+            + queued.saturating_sub(done)
+    }
+
+    /// Records the broker acknowledged.
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+}
+
+/// Delivery reports go to the batch each record came from.
+struct Deliveries;
 
 impl ClientContext for Deliveries {}
 
 impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
+    type DeliveryOpaque = Arc<Batch>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            tracing::warn!(error = %e, "dead letter not delivered");
-            self.failed.fetch_add(1, Ordering::Relaxed);
-        }
+    fn delivery(&self, result: &DeliveryResult<'_>, batch: Arc<Batch>) {
+        match result {
+            Ok(_) => batch.delivered.fetch_add(1, Ordering::Relaxed),
+            Err((e, _)) => {
+                tracing::warn!(error = %e, "dead letter not delivered");
+                batch.failed.fetch_add(1, Ordering::Relaxed)
+            }
+        };
     }
 }
 
@@ -55,7 +82,7 @@ impl DeadLetters {
             config.set(k, v);
         }
         let producer = config
-            .create_with_context(Deliveries::default())
+            .create_with_context(Deliveries)
             .map_err(Error::kafka(format!(
                 "creating the dead-letter producer for {topic}"
             )))?;
@@ -66,10 +93,17 @@ impl DeadLetters {
     }
 
     /// Sends `rejected` and waits until each is acknowledged or failed (at
-    /// most `timeout`). Returns how many were not delivered.
+    /// most `timeout`). Returns how many of them were not delivered.
     pub fn send(&self, rejected: &[Rejected], timeout: Duration) -> u64 {
-        let before = self.producer.context().failed.load(Ordering::Relaxed);
-        let mut not_queued = 0;
+        let batch = self.queue(rejected);
+        self.wait(timeout);
+        batch.lost()
+    }
+
+    /// Queues `rejected` without waiting; [`DeadLetters::wait`] then waits
+    /// for every queued batch at once.
+    pub fn queue(&self, rejected: &[Rejected]) -> Arc<Batch> {
+        let batch = Arc::new(Batch::default());
         for r in rejected {
             let partition = r.partition.to_string();
             let offset = r.offset.to_string();
@@ -79,12 +113,15 @@ impl DeadLetters {
                 .insert(header("orderpulse-source-topic", &r.topic))
                 .insert(header("orderpulse-source-partition", &partition))
                 .insert(header("orderpulse-source-offset", &offset));
-            let mut record = BaseRecord::to(&self.topic)
+            let mut record = BaseRecord::with_opaque_to(&self.topic, batch.clone())
                 .payload(&r.raw[..])
                 .headers(headers);
             loop {
                 match self.producer.send::<(), _>(record) {
-                    Ok(()) => break,
+                    Ok(()) => {
+                        batch.queued.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
                     Err((e, back)) => {
                         if matches!(
                             e.rdkafka_error_code(),
@@ -94,22 +131,22 @@ impl DeadLetters {
                             record = back;
                         } else {
                             tracing::warn!(error = %e, "dead letter not queued");
-                            not_queued += 1;
+                            batch.not_queued.fetch_add(1, Ordering::Relaxed);
                             break;
                         }
                     }
                 }
             }
         }
-        let unflushed = match self.producer.flush(timeout) {
-            Ok(()) => 0,
-            Err(e) => {
-                tracing::warn!(error = %e, "dead letters still in flight");
-                self.producer.in_flight_count().max(0) as u64
-            }
-        };
-        let failed = self.producer.context().failed.load(Ordering::Relaxed) - before;
-        not_queued + failed + unflushed
+        batch
+    }
+
+    /// Waits until everything queued is acknowledged or failed, at most
+    /// `timeout`.
+    pub fn wait(&self, timeout: Duration) {
+        if let Err(e) = self.producer.flush(timeout) {
+            tracing::warn!(error = %e, in_flight = self.producer.in_flight_count(), "dead letters still in flight");
+        }
     }
 }
 

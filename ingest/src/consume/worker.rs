@@ -26,7 +26,7 @@ use model::schema::col;
 
 use super::{IngestConfig, IngestReport};
 use crate::decode::{DecodeStats, Decoder, DecoderConfig, Rejected, Source, rejected_batch};
-use crate::dlq::DeadLetters;
+use crate::dlq::{Batch, DeadLetters};
 use crate::health::probe_storage;
 use crate::sink::{FlushRange, ParquetSink, recent_event_ids};
 use crate::{Error, Result};
@@ -107,7 +107,7 @@ pub(super) struct Worker {
     retry_at: Option<Instant>,
     backoff: Duration,
     last_probe: Instant,
-    /// The dead-letter producer's wait for acknowledgements.
+    /// The dead-letter producer's wait for acknowledgements during a flush.
     dlq_timeout: Duration,
 }
 
@@ -169,7 +169,25 @@ impl Worker {
     }
 
     fn finish(mut self, grace: Duration) -> Result<IngestReport> {
-        self.dlq_timeout = grace;
+        // Queue every partition's dead letters, then wait for all of them at
+        // once: one grace period however many partitions hold rejections.
+        let mut batches = Vec::new();
+        let partitions: Vec<i32> = self.pending.keys().copied().collect();
+        for partition in partitions {
+            self.cut(partition);
+            if let Some(mut p) = self.pending.remove(&partition) {
+                batches.extend(self.queue_dead_letters(&mut p));
+                self.pending.insert(partition, p);
+            }
+        }
+        if let Some(dlq) = &self.dlq
+            && !batches.is_empty()
+        {
+            dlq.wait(grace);
+        }
+        for batch in &batches {
+            self.count_dead_letters(batch);
+        }
         self.flush_all();
         if let Some(e) = self.failure.take() {
             return Err(e);
@@ -377,6 +395,26 @@ impl Worker {
         }
     }
 
+    /// Queues a partition's rejected records to the dead-letter topic, once
+    /// (a retried flush does not send them again).
+    fn queue_dead_letters(&self, p: &mut Pending) -> Option<Arc<Batch>> {
+        if p.dead_lettered {
+            return None;
+        }
+        p.dead_lettered = true;
+        let dlq = self.dlq.as_ref()?;
+        (!p.rejected.is_empty()).then(|| dlq.queue(&p.rejected))
+    }
+
+    fn count_dead_letters(&mut self, batch: &Batch) {
+        let (sent, lost) = (batch.delivered(), batch.lost());
+        self.report.dead_letters += sent;
+        self.report.dead_letters_failed += lost;
+        if let Some(m) = &self.config.metrics {
+            m.dead_letters(sent, lost);
+        }
+    }
+
     /// Stores one partition's pending records, unless a failed write is
     /// waiting for its retry time.
     fn flush(&mut self, partition: i32) {
@@ -393,19 +431,11 @@ impl Worker {
         let Some(mut p) = self.pending.remove(&partition) else {
             return;
         };
-        if !p.dead_lettered {
-            p.dead_lettered = true;
-            if let Some(dlq) = &self.dlq
-                && !p.rejected.is_empty()
-            {
-                let lost = dlq.send(&p.rejected, self.dlq_timeout);
-                let sent = p.rejected.len() as u64 - lost;
-                self.report.dead_letters += sent;
-                self.report.dead_letters_failed += lost;
-                if let Some(m) = &self.config.metrics {
-                    m.dead_letters(sent, lost);
-                }
+        if let Some(batch) = self.queue_dead_letters(&mut p) {
+            if let Some(dlq) = &self.dlq {
+                dlq.wait(self.dlq_timeout);
             }
+            self.count_dead_letters(&batch);
         }
         let range = FlushRange {
             topic: self.config.topic.clone(),
