@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
-use crate::support::MockKafka;
+use std::net::SocketAddr;
+
 use crate::support::ledger::{Ledger, assert_exactly_once, stored, stored_rows};
+use crate::support::{MockKafka, http};
 
 const SECRET: &str = "outage-test-secret-0123456789";
 const TOPIC: &str = "order-attempts";
@@ -28,6 +30,8 @@ const SHUTDOWN_BOUND: Duration = Duration::from_secs(15);
 struct Ingest {
     child: Child,
     log: PathBuf,
+    /// Where it serves `/readyz` and `/metrics` (`--http-addr`).
+    http: SocketAddr,
 }
 
 impl Ingest {
@@ -38,9 +42,13 @@ impl Ingest {
         std::fs::create_dir_all(&logs).unwrap();
         let n = std::fs::read_dir(&logs).unwrap().count();
         let log = logs.join(format!("ingest-{n:03}.log"));
+        let http = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
         let child = Command::new(env!("CARGO_BIN_EXE_orderpulse"))
             .args(["ingest", "--brokers", &kafka.bootstrap(), "--topic", TOPIC])
             .args(["--data-dir", data_dir.to_str().unwrap()])
+            .args(["--http-addr", &http.to_string()])
             .args(extra)
             .env("ORDERPULSE_USER_KEY_SECRET", SECRET)
             .env("ORDERPULSE_LOG", "info,ingest=debug")
@@ -49,7 +57,7 @@ impl Ingest {
             .stderr(File::create(&log).expect("log file"))
             .spawn()
             .expect("start ingest");
-        Self { child, log }
+        Self { child, log, http }
     }
 
     fn log(&self) -> String {
@@ -114,13 +122,44 @@ enum Readiness {
     NotReady,
 }
 
-/// THE SPOT FOR THE READINESS ASSERTIONS (CONTRACT section 6, issue 3:
-/// "readiness flips and recovers"), left to the lead: start ingest with
-/// `--http-addr 127.0.0.1:PORT` (see [`Ingest::start`]'s `extra`) and poll
-/// `GET /readyz` here until it answers `expect`, failing after `within`.
-/// Called at each turn of the outage test; it checks nothing yet.
+/// Polls `GET /readyz` until it answers `expect` (CONTRACT section 6:
+/// readiness flips while the brokers are gone and recovers on its own).
+#[track_caller]
 fn assert_readiness(ingest: &Ingest, expect: Readiness, within: Duration) {
-    let _ = (ingest, expect, within);
+    let want = match expect {
+        Readiness::Ready => 200,
+        Readiness::NotReady => 503,
+    };
+    let deadline = Instant::now() + within;
+    loop {
+        let got = http::get(ingest.http, "/readyz", &[]);
+        if got.as_ref().is_some_and(|r| r.status == want) {
+            if let (Readiness::NotReady, Some(r)) = (expect, &got) {
+                assert!(
+                    r.text().contains("no Kafka broker reachable"),
+                    "{}",
+                    r.text()
+                );
+            }
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz did not answer {want} within {within:?} (last: {:?}); log:\n{}",
+            got.map(|r| (r.status, r.text())),
+            ingest.log()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The value of `orderpulse_ingest_lag_records{partition="P"}` on `/metrics`.
+fn lag_records(ingest: &Ingest, partition: i32) -> Option<f64> {
+    let metrics = http::get(ingest.http, "/metrics", &[])?.text();
+    let series = format!("orderpulse_ingest_lag_records{{partition=\"{partition}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&series)?.parse().ok())
 }
 
 /// `orderpulse simulate` into `kafka` (idempotent producer); returns how
@@ -273,6 +312,19 @@ fn brokers_down_and_request_errors_mid_stream_lose_and_duplicate_nothing() {
         "acknowledged but not in the topic"
     );
     wait_for_rows(&mut ingest, data, rows(&expected), Duration::from_secs(90));
+    // The mock cluster's watermarks are exact (tansu's are not): record lag
+    // as ingest reports it reaches 0 once it has consumed everything.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (0..PARTITIONS).any(|p| lag_records(&ingest, p) != Some(0.0)) {
+        assert!(
+            Instant::now() < deadline,
+            "lag_records never reached 0: {:?}",
+            (0..PARTITIONS)
+                .map(|p| lag_records(&ingest, p))
+                .collect::<Vec<_>>()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
     let (status, took, log) = ingest.terminate(SHUTDOWN_BOUND);
     assert!(status.success(), "{status} after {took:?}:\n{log}");
     assert!(
