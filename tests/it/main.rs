@@ -13,6 +13,10 @@
 //! - `outage`: `orderpulse ingest` against librdkafka's mock cluster with
 //!   every broker taken down and up, request errors, and a SIGTERM while
 //!   the brokers are down; the ledger stays exact.
+//! - `live`: an in-process ingest worker and `analytics` sharing `LiveRows`:
+//!   consumed events answer SQL within 2 s, and once across their flush.
+//! - `ops`: `orderpulse ingest --http-addr`: `/readyz` while storage fails
+//!   and recovers, `/metrics` against what the Parquet files hold.
 //! - `sql`: `orderpulse sql` and `orderpulse query` over a simulated data
 //!   directory: formats, exit codes, messages.
 //! - `api`: the SQL API over a real socket: JSON, CSV and Arrow IPC, saved
@@ -28,6 +32,8 @@ mod api;
 mod broker;
 mod decode_simulated;
 mod ingest;
+mod live;
+mod ops;
 mod outage;
 mod pg;
 mod rebalance;
