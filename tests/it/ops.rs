@@ -290,3 +290,80 @@ fn readiness_and_metrics_follow_what_ingest_really_did() {
         assert!(labels.starts_with("{partition=\""), "{labels}");
     }
 }
+
+/// `--retention-days`: old flushes go, whole; the partition's newest stays
+/// (it is where the partition resumes), whatever its date.
+#[test]
+fn retention_removes_old_flushes_but_keeps_where_partitions_resume() {
+    use ingest::decode::{Decoder, DecoderConfig, Source, UserKeyHasher};
+    use ingest::sink::{FlushRange, ParquetSink, SinkOptions, scan};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let sink = ParquetSink::new(&data_dir, SinkOptions::default());
+    let day = 86_400_000;
+    let old = ledger::now_ms() - 60 * day;
+    // Partition 0: flushes 60, 59 and 58 days old; partition 1: one, 60 days old.
+    for (partition, first, age_days) in [(0, 0, 60), (0, 10, 59), (0, 20, 58), (1, 0, 60)] {
+        let t = old + (60 - age_days) * day;
+        let mut d = Decoder::new(DecoderConfig::new(
+            UserKeyHasher::new(SECRET.as_bytes()).unwrap(),
+        ));
+        for offset in first..first + 10 {
+            let ev = format!(
+                r#"{{"event_id":"p{partition}-{offset}","ts":{t},"outcome":"success","channel":"web"}}"#
+            );
+            let src = Source {
+                topic: TOPIC,
+                partition,
+                offset,
+                now_ms: t,
+            };
+            d.decode(ev.as_bytes(), &src);
+        }
+        let range = FlushRange {
+            topic: TOPIC.into(),
+            partition,
+            first,
+            last: first + 9,
+        };
+        let batch = d.finish_batch().unwrap();
+        sink.write_flush(&range, &[batch], None, t).unwrap();
+    }
+    let log = dir.path().join("ingest.log");
+    let addr = free_addr();
+    // No broker is needed for retention: it runs in the worker's loop.
+    let mut ingest = Running(
+        Command::new(env!("CARGO_BIN_EXE_orderpulse"))
+            .args(["ingest", "--brokers", "127.0.0.1:1", "--topic", TOPIC])
+            .args(["--data-dir", data_dir.to_str().unwrap(), "--dlq-topic", ""])
+            .args(["--retention-days", "30", "--http-addr", &addr.to_string()])
+            .env("ORDERPULSE_USER_KEY_SECRET", SECRET)
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).unwrap())
+            .spawn()
+            .expect("start ingest"),
+    );
+    let remaining = || scan(&data_dir, TOPIC).unwrap().flushes;
+    wait_until("old flushes removed", Duration::from_secs(20), &log, || {
+        remaining().get(&0).is_some_and(|f| f.len() == 1)
+    });
+    let ledger = scan(&data_dir, TOPIC).unwrap();
+    assert_eq!(
+        ledger.next_offset(0),
+        Some(30),
+        "partition 0 still resumes at 30"
+    );
+    assert_eq!(
+        ledger.next_offset(1),
+        Some(10),
+        "partition 1's only flush is kept"
+    );
+    assert!(ledger.incomplete.is_empty(), "{:?}", ledger.incomplete);
+    let (_, metrics) = http_get(addr, "/metrics").unwrap();
+    assert!(
+        sum(&metrics, "orderpulse_ingest_retention_removed_files_total") >= 2.0,
+        "{metrics}"
+    );
+    let _ = ingest.0.kill();
+}
