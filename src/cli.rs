@@ -1,5 +1,6 @@
 //! Command-line interface: one module per subcommand under `cli/`.
 
+mod demo;
 mod ingest;
 mod query;
 mod serve;
@@ -25,6 +26,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Produce realistic order-attempt events (with incidents) to Kafka or NDJSON.
     Simulate(simulate::SimulateArgs),
+    /// Everything on this machine: embedded broker, simulated traffic, serve.
+    Demo(demo::DemoArgs),
     /// Ingest, SQL API, /metrics and the dashboard routes in one process.
     Serve(serve::ServeArgs),
     /// Consume the order-attempt topic into Parquet, exactly once (one group member).
@@ -110,6 +113,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         spawn_signal_handler(shutdown.clone());
         match cli.command {
             Command::Simulate(args) => simulate::run(args, shutdown).await,
+            Command::Demo(args) => demo::run(args, shutdown).await,
             Command::Serve(args) => serve::run(args, shutdown).await,
             Command::Ingest(args) => ingest::run(args, shutdown).await,
             Command::Sql(args) => sql::run(args).await,

@@ -23,7 +23,8 @@
 //!   queries, token auth, hostile bodies (4xx JSON errors, never a 5xx),
 //!   health checks answering while a heavy query runs.
 //! - `serve`: `orderpulse serve` against a real broker: produced events in
-//!   `/api/sql` within 2 s, SIGTERM exits 0 with the rows stored.
+//!   `/api/sql` within 2 s, SIGTERM exits 0 with the rows stored; and
+//!   `orderpulse demo`: simulated rows in `/api/sql` within 20 s, clean exit.
 //! - `decode_simulated`: the decoder against the simulator's ground truth.
 //! - `pg`: the Postgres wire endpoint with the real `psql`: saved query SQL,
 //!   types, errors, `\d`, refused statements, hostile input, the token.

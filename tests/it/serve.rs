@@ -185,3 +185,77 @@ fn serve_refuses_a_public_address_without_a_token() {
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("ORDERPULSE_API_TOKEN"), "{err}");
 }
+
+#[test]
+fn demo_serves_simulated_traffic_within_20_seconds_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("demo.log");
+    let out = dir.path().join("demo.out");
+    let addr = free_addr();
+    let broker_port = free_addr().port();
+    let mut demo = Running(
+        Command::new(env!("CARGO_BIN_EXE_orderpulse"))
+            .args(["demo", "--http-addr", &addr.to_string()])
+            .args(["--broker-port", &broker_port.to_string(), "--rate", "200"])
+            .env_remove("ORDERPULSE_API_TOKEN")
+            .env_remove("ORDERPULSE_USER_KEY_SECRET")
+            .env_remove("ORDERPULSE_DATA_DIR")
+            .env_remove("ORDERPULSE_DEMO_DATA_DIR")
+            .stdout(File::create(&out).unwrap())
+            .stderr(File::create(&log).unwrap())
+            .spawn()
+            .expect("start demo"),
+    );
+    let started = Instant::now();
+    let rows = |table: &str| {
+        let body =
+            serde_json::to_vec(&json!({ "sql": format!("SELECT count(*) FROM {table}") })).unwrap();
+        http::post_json(addr, "/api/sql", &[], &body)
+            .filter(|r| r.status == 200)
+            .and_then(|r| r.json()["rows"][0][0].as_i64())
+            .unwrap_or(0)
+    };
+    while rows("order_attempts") == 0 || rows("rejected_events") == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no accepted and rejected rows within 20 s:\n{}",
+            log_text(&log)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let printed = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        printed.contains(&format!("open http://{addr}/")),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!("127.0.0.1:{broker_port}")),
+        "the fixed broker port: {printed}"
+    );
+    let data_dir = printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("data:"))
+        .map(|d| std::path::PathBuf::from(d.trim()))
+        .expect("data dir printed");
+    assert!(data_dir.exists());
+
+    let pid = demo.0.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let stopped = Instant::now();
+    let exit = loop {
+        if let Some(s) = demo.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(15),
+            "no exit within 15 s:\n{}",
+            log_text(&log)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{}", log_text(&log));
+    assert!(
+        !data_dir.exists(),
+        "the temporary data directory is removed"
+    );
+}
