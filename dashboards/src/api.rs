@@ -11,23 +11,28 @@
 //!
 //! Queries run on `analytics`' own runtime under its guardrails, so a heavy
 //! query never holds up the HTTP threads; failures become [`ApiError`]s.
-//! The body limit, auth and security headers are layers (see [`routes`]).
+//! The body limit, auth, load shedding (503 past [`ApiState::max_in_flight`]
+//! requests at once) and security headers are layers (see [`routes`]).
 
 pub mod auth;
 pub mod encode;
 pub mod error;
+
+use std::sync::Arc;
 
 use analytics::Analytics;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::Semaphore;
 
 pub use auth::{ApiToken, check_bind};
 pub use encode::ResultFormat;
@@ -36,27 +41,68 @@ pub use error::ApiError;
 /// Largest request body accepted (a SQL text is far smaller).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
+/// API requests in flight at once by default; more are shed with 503.
+pub const MAX_IN_FLIGHT: usize = 64;
+
 /// What the API handlers use.
 #[derive(Debug, Clone)]
 pub struct ApiState {
     pub analytics: Analytics,
     /// When set, `/api/*` requires it as a bearer token.
     pub token: Option<ApiToken>,
+    /// Requests handled at once; one more is answered 503 at once (with
+    /// `Retry-After`) instead of queueing behind them.
+    pub max_in_flight: usize,
+}
+
+impl ApiState {
+    /// No token, [`MAX_IN_FLIGHT`].
+    pub fn new(analytics: Analytics) -> Self {
+        Self {
+            analytics,
+            token: None,
+            max_in_flight: MAX_IN_FLIGHT,
+        }
+    }
 }
 
 /// The `/api/*` routes with their body limit and token check.
 pub fn routes(state: ApiState) -> Router {
     let token = state.token.clone();
+    let permits = Arc::new(Semaphore::new(state.max_in_flight.max(1)));
     Router::new()
         .route("/api/sql", post(sql))
         .route("/api/queries", get(list_queries))
         .route("/api/queries/{name}", get(saved_query))
         .with_state(state.analytics)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route_layer(axum::middleware::from_fn_with_state(permits, shed_load))
         .route_layer(axum::middleware::from_fn_with_state(
             token,
             auth::require_token,
         ))
+}
+
+/// Middleware: 503 when `max_in_flight` requests are already being handled.
+async fn shed_load(
+    State(permits): State<Arc<Semaphore>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match permits.try_acquire() {
+        Ok(_permit) => next.run(request).await,
+        Err(_) => {
+            let mut response = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy: too many API requests at once; retry shortly",
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
+    }
 }
 
 /// `?format=` of `/api/sql`.

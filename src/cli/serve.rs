@@ -128,7 +128,10 @@ pub(crate) async fn serve(
             registry,
             health: config.health.clone(),
         },
-        ApiState { analytics, token },
+        ApiState {
+            token,
+            ..ApiState::new(analytics)
+        },
     );
     // HTTP stops last: its own token, cancelled after the worker returned.
     let http_stop = CancellationToken::new();

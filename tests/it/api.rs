@@ -48,26 +48,29 @@ fn fixture(data_dir: &Path) {
     lines.push("{not json".to_string());
     let users = UserKeyHasher::new(b"it-api-secret-0123456789").expect("secret");
     let mut decoder = Decoder::new(DecoderConfig::new(users));
-    for (i, line) in lines.iter().enumerate() {
-        let src = Source {
-            topic: "order-attempts",
+    let sink = ParquetSink::new(data_dir, SinkOptions::default());
+    // Two flushes: their dictionaries differ, as files and live rows do.
+    for (first, chunk) in [(0, &lines[..3]), (3, &lines[3..])] {
+        for (i, line) in chunk.iter().enumerate() {
+            let src = Source {
+                topic: "order-attempts",
+                partition: 0,
+                offset: first + i as i64,
+                now_ms: now_ms(),
+            };
+            decoder.decode(line.as_bytes(), &src);
+        }
+        let accepted = decoder.finish_batch().expect("batch");
+        let rejected = rejected_batch(&decoder.take_rejected()).expect("rejected");
+        let range = FlushRange {
+            topic: "order-attempts".into(),
             partition: 0,
-            offset: i as i64,
-            now_ms: now_ms(),
+            first,
+            last: first + chunk.len() as i64 - 1,
         };
-        decoder.decode(line.as_bytes(), &src);
+        sink.write_flush(&range, &[accepted], Some(&rejected), now_ms())
+            .expect("flush");
     }
-    let accepted = decoder.finish_batch().expect("batch");
-    let rejected = rejected_batch(&decoder.take_rejected()).expect("rejected");
-    let range = FlushRange {
-        topic: "order-attempts".into(),
-        partition: 0,
-        first: 0,
-        last: lines.len() as i64 - 1,
-    };
-    ParquetSink::new(data_dir, SinkOptions::default())
-        .write_flush(&range, &[accepted], Some(&rejected), now_ms())
-        .expect("flush");
 }
 
 /// The HTTP app of `orderpulse serve` (without ingest) on a free port.
@@ -80,6 +83,10 @@ struct Server {
 
 impl Server {
     fn start(token: Option<&str>) -> Server {
+        Server::start_with(token, dashboards::api::MAX_IN_FLIGHT)
+    }
+
+    fn start_with(token: Option<&str>, max_in_flight: usize) -> Server {
         let dir = tempfile::tempdir().unwrap();
         fixture(dir.path());
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -105,6 +112,7 @@ impl Server {
                 ApiState {
                     analytics,
                     token: ApiToken::new(token),
+                    max_in_flight,
                 },
             );
             let (addr, _task) =
@@ -204,6 +212,36 @@ fn sql_answers_as_json_csv_and_arrow() {
         .flat_map(|b| b.column(1).as_primitive::<Int64Type>().values().to_vec())
         .collect();
     assert_eq!(counts, vec![3, 1]);
+
+    // Every column of the table, dictionaries and timestamps included, from
+    // two files with different dictionaries: one valid IPC stream.
+    let r = s.sql(
+        "?format=arrow",
+        &sql_body("SELECT * FROM order_attempts ORDER BY event_id"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let reader = StreamReader::try_new(std::io::Cursor::new(r.body), None).expect("IPC stream");
+    assert_eq!(
+        reader.schema().fields().len(),
+        26,
+        "CONTRACT section 4 columns"
+    );
+    let batches: Vec<_> = reader.collect::<Result<_, _>>().expect("batches");
+    let channels: Vec<String> = batches
+        .iter()
+        .flat_map(|b| {
+            let c = arrow::compute::cast(
+                b.column_by_name("channel").unwrap(),
+                &arrow::datatypes::DataType::Utf8,
+            )
+            .unwrap();
+            c.as_string::<i32>()
+                .iter()
+                .map(|v| v.unwrap_or("").to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(channels, ["ios_app", "web", "web", "web", "web", "web"]);
 
     // An empty result still names its columns, in every format.
     let empty = "SELECT event_id FROM order_attempts WHERE false";
@@ -563,4 +601,21 @@ fn health_answers_at_once_while_a_heavy_query_runs_and_the_query_times_out() {
     // The runtime is free again.
     let r = s.sql("", &sql_body("SELECT 1 AS one"));
     assert_eq!(r.json()["rows"], json!([[1]]));
+}
+
+#[test]
+fn requests_past_the_in_flight_cap_are_shed_with_503() {
+    let s = Server::start_with(None, 1);
+    let addr = s.addr;
+    let heavy = std::thread::spawn(move || {
+        http::post_json(addr, "/api/sql", &[], &sql_body(HEAVY)).expect("answer")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let r = s.sql("", &sql_body("SELECT 1"));
+    assert_error(&r, 503, "second request while one runs");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(s.get("/healthz").status, 200, "ops routes are not capped");
+    assert_error(&heavy.join().unwrap(), 408, "heavy query");
+    let r = s.sql("", &sql_body("SELECT 1 AS one"));
+    assert_eq!(r.json()["rows"], json!([[1]]), "a permit is free again");
 }

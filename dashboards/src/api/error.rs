@@ -9,6 +9,7 @@
 //! | 408 | the query ran past the query time limit and was cancelled |
 //! | 413 | the body is over the body limit |
 //! | 422 | a guardrail refused the query: SQL too long or too deep, a NUL byte in it, too many result rows or bytes, over the memory limit |
+//! | 503 | more API requests at once than the server takes (`Retry-After: 1`) |
 //! | 500 | our own failure (storage unreadable, a broken saved query, a crashed query task) |
 
 use axum::Json;
