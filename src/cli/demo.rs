@@ -43,6 +43,11 @@ pub(crate) struct DemoArgs {
     #[arg(long, env = "ORDERPULSE_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     http_addr: SocketAddr,
 
+    /// The Postgres wire address for psql, Grafana, Metabase, DBeaver; an
+    /// empty value turns it off.
+    #[arg(long, env = "ORDERPULSE_PG_ADDR", default_value = "127.0.0.1:5433")]
+    pg_addr: String,
+
     /// Port of 127.0.0.1 the embedded broker is reachable on (bootstrap);
     /// when taken, the brokers' own ports are used and printed.
     #[arg(long, env = "ORDERPULSE_DEMO_BROKER_PORT", default_value_t = 9092)]
@@ -160,6 +165,8 @@ pub(crate) async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::
         data,
         "--http-addr",
         &http_addr,
+        "--pg-addr",
+        &args.pg_addr,
         "--flush-interval",
         "10s",
     ])?;
@@ -173,6 +180,9 @@ pub(crate) async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::
         println!("orderpulse demo is running: open {url}");
         println!("  SQL:      curl -s {url}api/sql -d '{{\"sql\": \"SELECT count(*) FROM order_attempts\"}}'");
         println!("  metrics:  {url}metrics");
+        if !args.pg_addr.trim().is_empty() {
+            println!("  psql:     psql \"postgresql://orderpulse@{}/orderpulse\"", args.pg_addr);
+        }
         println!("  Kafka:    {brokers} (topic order-attempts)");
         println!("  data:     {}", data_dir.display());
         println!("  stop:     Ctrl-C");

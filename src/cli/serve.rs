@@ -52,6 +52,12 @@ pub(crate) struct HttpArgs {
     #[arg(long, env = "ORDERPULSE_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub(crate) http_addr: SocketAddr,
 
+    /// Serve SQL over the Postgres wire protocol (psql, Grafana, Metabase,
+    /// DBeaver) on this address; an empty value turns it off. With
+    /// ORDERPULSE_API_TOKEN set, clients send the token as the password.
+    #[arg(long, env = "ORDERPULSE_PG_ADDR", default_value = "127.0.0.1:5433", value_parser = parse_pg_addr)]
+    pub(crate) pg_addr: PgAddr,
+
     /// Read saved queries from DIR/*.sql instead of the ones built in.
     #[arg(long, env = "ORDERPULSE_QUERIES_DIR", value_name = "DIR")]
     queries_dir: Option<PathBuf>,
@@ -68,6 +74,19 @@ pub(crate) struct HttpArgs {
     /// Most rows an API result may have; a larger one is an error (add a LIMIT).
     #[arg(long, env = "ORDERPULSE_QUERY_MAX_ROWS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     query_max_rows: u64,
+}
+
+/// `--pg-addr`: an address, or off.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PgAddr(pub(crate) Option<SocketAddr>);
+
+fn parse_pg_addr(s: &str) -> Result<PgAddr, String> {
+    if s.trim().is_empty() {
+        return Ok(PgAddr(None));
+    }
+    s.parse()
+        .map(|a| PgAddr(Some(a)))
+        .map_err(|e| format!("`{s}`: {e} (e.g. 127.0.0.1:5433, or empty to turn it off)"))
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
@@ -123,6 +142,21 @@ pub(crate) async fn serve(
     let analytics = Analytics::new(analytics_config)
         .await
         .context("starting the query engine")?;
+    // HTTP and the Postgres wire stop last: their own token, cancelled
+    // after the worker returned.
+    let http_stop = CancellationToken::new();
+    let pg = match args.http.pg_addr.0 {
+        Some(addr) => {
+            let secret = std::env::var(dashboards::api::auth::API_TOKEN_ENV).ok();
+            let (bound, task) =
+                dashboards::pg::serve(addr, analytics.clone(), secret, http_stop.clone())
+                    .await
+                    .with_context(|| format!("serving the Postgres wire on --pg-addr {addr}"))?;
+            tracing::info!(%bound, "Postgres clients: psql \"host={} port={}\"", bound.ip(), bound.port());
+            Some(task)
+        }
+        None => None,
+    };
     let router = dashboards::app::router(
         OpsState {
             registry,
@@ -133,8 +167,6 @@ pub(crate) async fn serve(
             ..ApiState::new(analytics)
         },
     );
-    // HTTP stops last: its own token, cancelled after the worker returned.
-    let http_stop = CancellationToken::new();
     let addr = args.http.http_addr;
     let (bound, http) = dashboards::ops::serve(addr, router, http_stop.clone())
         .await
@@ -143,6 +175,9 @@ pub(crate) async fn serve(
     let result = run_worker(config, shutdown, shutdown_timeout).await;
     http_stop.cancel();
     let _ = http.await;
+    if let Some(pg) = pg {
+        let _ = pg.await;
+    }
     print_report(&result?);
     Ok(())
 }

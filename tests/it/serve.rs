@@ -77,11 +77,17 @@ fn serve_answers_sql_on_live_rows_and_stops_in_order_on_sigterm() {
     let data_dir = dir.path().join("data");
     let log = dir.path().join("serve.log");
     let addr = free_addr();
+    let pg = free_addr();
     let mut serve = Running(
         Command::new(env!("CARGO_BIN_EXE_orderpulse"))
             .args(["serve", "--brokers", &broker.bootstrap(), "--topic", TOPIC])
             .args(["--data-dir", data_dir.to_str().unwrap(), "--dlq-topic", ""])
-            .args(["--http-addr", &addr.to_string()])
+            .args([
+                "--http-addr",
+                &addr.to_string(),
+                "--pg-addr",
+                &pg.to_string(),
+            ])
             // Nothing is flushed while the test looks: answers are live rows.
             .args(["--flush-interval", "1h"])
             .env("ORDERPULSE_USER_KEY_SECRET", "serve-test-secret-0123456789")
@@ -134,6 +140,28 @@ fn serve_answers_sql_on_live_rows_and_stops_in_order_on_sigterm() {
     );
     let r = http::get(addr, "/api/queries/failures_by_cause?start=now-1h", &[]).unwrap();
     assert_eq!(r.json()["rows"], json!([["network_error", 201, 1.0]]));
+    // The same live rows over the Postgres wire (`--pg-addr`), with real psql.
+    let psql = Command::new("psql")
+        .arg(format!(
+            "host={} port={} user=analyst dbname=orderpulse",
+            pg.ip(),
+            pg.port()
+        ))
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-c",
+            "SELECT count(*) FROM order_attempts",
+        ])
+        .output()
+        .expect("psql (apt-get install postgresql-client)");
+    assert!(
+        psql.status.success(),
+        "{}",
+        String::from_utf8_lossy(&psql.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&psql.stdout).trim(), "201");
 
     // SIGTERM: the worker drains and stores, HTTP stops last, exit 0.
     let pid = serve.0.id().to_string();
@@ -195,7 +223,7 @@ fn demo_serves_simulated_traffic_within_20_seconds_and_exits_cleanly() {
     let broker_port = free_addr().port();
     let mut demo = Running(
         Command::new(env!("CARGO_BIN_EXE_orderpulse"))
-            .args(["demo", "--http-addr", &addr.to_string()])
+            .args(["demo", "--http-addr", &addr.to_string(), "--pg-addr", ""])
             .args(["--broker-port", &broker_port.to_string(), "--rate", "200"])
             .env_remove("ORDERPULSE_API_TOKEN")
             .env_remove("ORDERPULSE_USER_KEY_SECRET")
