@@ -262,11 +262,14 @@ impl IngestContext {
 
 impl ClientContext for IngestContext {
     fn stats(&self, stats: Statistics) {
-        // Learned brokers have node ids >= 0; bootstrap entries have -1.
-        let up = stats
-            .brokers
-            .values()
-            .any(|b| b.nodeid >= 0 && b.state == "UP");
+        // Learned brokers have node ids >= 0; bootstrap entries have -1. A
+        // connection counts only while it answers: the consumer's fetches
+        // (fetch.wait.max.ms, 500 ms) get a reply well within 5 s, whereas a
+        // connection librdkafka still calls UP can be silent for a broker
+        // that went away.
+        let up = stats.brokers.values().any(|b| {
+            b.nodeid >= 0 && b.state == "UP" && (0..5_000_000).contains(&b.rxidle)
+        });
         self.broker(up);
         if let (Some(topic), Ok(mut watermarks)) =
             (stats.topics.get(&self.topic), self.shared.watermarks.lock())
@@ -528,14 +531,26 @@ pub fn run(config: IngestConfig, shutdown: &CancellationToken) -> Result<IngestR
         return Err(e);
     }
     let report = stored?;
-    if consumer.context().health.broker_up() {
+    let broker_up = consumer.context().health.broker_up();
+    if broker_up {
         consumer.context().commit(&consumer, CommitMode::Sync);
     }
-    // Leaving the group can hang while the broker is unreachable: do it on a
-    // thread nobody waits for; progress is already in the files.
-    let _ = std::thread::Builder::new()
+    // Leave the group (LeaveGroup, so the others take the partitions over at
+    // once instead of after the session timeout). That can hang while the
+    // broker is unreachable, so it runs on its own thread, waited for at most
+    // the grace period, and not at all when the broker is known to be down:
+    // progress is already in the files.
+    let (closed, left) = sync_channel::<()>(1);
+    let spawned = std::thread::Builder::new()
         .name("ingest-close".into())
-        .spawn(move || drop(consumer));
+        .spawn(move || {
+            // Dropping closes the consumer: revoke, LeaveGroup, destroy.
+            drop(consumer);
+            let _ = closed.send(());
+        });
+    if spawned.is_ok() && broker_up && left.recv_timeout(grace).is_err() {
+        tracing::warn!("leaving the group took longer than {grace:?}; exiting anyway");
+    }
     Ok(report)
 }
 
