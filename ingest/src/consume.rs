@@ -267,9 +267,10 @@ impl ClientContext for IngestContext {
         // (fetch.wait.max.ms, 500 ms) get a reply well within 5 s, whereas a
         // connection librdkafka still calls UP can be silent for a broker
         // that went away.
-        let up = stats.brokers.values().any(|b| {
-            b.nodeid >= 0 && b.state == "UP" && (0..5_000_000).contains(&b.rxidle)
-        });
+        let up = stats
+            .brokers
+            .values()
+            .any(|b| b.nodeid >= 0 && b.state == "UP" && (0..5_000_000).contains(&b.rxidle));
         self.broker(up);
         if let (Some(topic), Ok(mut watermarks)) =
             (stats.topics.get(&self.topic), self.shared.watermarks.lock())
