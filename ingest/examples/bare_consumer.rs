@@ -16,7 +16,8 @@
 use std::error::Error;
 use std::time::{Duration, Instant};
 
-use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use ingest::consume::{IngestConfig, client_config};
+use ingest::decode::UserKeyHasher;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 
@@ -84,25 +85,16 @@ fn vm_hwm_kib() -> Option<u64> {
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args = parse_args()?;
-    // The settings of ingest::consume::run, in the same order; keep them in
-    // step with it, or the ceiling measures another client.
-    let mut client = ClientConfig::new();
-    client
-        .set("bootstrap.servers", &args.brokers)
-        .set("group.id", &args.group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("partition.assignment.strategy", "range,roundrobin")
-        .set("queued.max.messages.kbytes", "65536")
-        .set("fetch.max.bytes", "52428800")
-        .set("session.timeout.ms", "10000")
-        .set("enable.partition.eof", "true")
-        .set("statistics.interval.ms", "1000")
-        .set_log_level(RDKafkaLogLevel::Warning);
-    for (k, v) in &args.kafka_options {
-        client.set(k, v);
-    }
+    // Exactly the client settings of ingest::consume::run.
+    let mut config = IngestConfig::new(
+        &args.brokers,
+        &args.topic,
+        std::env::temp_dir(),
+        UserKeyHasher::from_config(None, true)?,
+    );
+    config.group = args.group.clone();
+    config.kafka_options = args.kafka_options.clone();
+    let client = client_config(&config);
     let consumer: BaseConsumer = client.create()?;
     consumer.subscribe(&[&args.topic])?;
 

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rdkafka::Message;
@@ -12,6 +12,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use crate::support::TansuBroker;
 use crate::support::ledger::{self, Decoding, Ledger, now_ms, stored_rows};
+use crate::support::process::{Running, acknowledged};
 
 const SECRET: &str = "ingest-test-secret-0123456789";
 const TOPIC: &str = "order-attempts";
@@ -34,14 +35,7 @@ fn simulate(broker: &TansuBroker, extra: &[&str]) -> u64 {
         .env("NO_COLOR", "1")
         .output()
         .expect("run simulate");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    let at = err.find(" acknowledged").expect("summary");
-    err[..at]
-        .rsplit(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("acknowledged count")
+    acknowledged(&out)
 }
 
 /// Reads the whole topic back and decodes every record independently.
@@ -58,18 +52,6 @@ fn expected(broker: &TansuBroker, records: u64) -> Ledger {
 
 fn start_ingest(broker: &TansuBroker, data_dir: &Path) -> Running {
     start_ingest_with(broker, data_dir, &[])
-}
-
-/// A running ingest process, killed if the test ends (or panics) first.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }
 
 /// Starts `orderpulse ingest`; its stderr goes to a new log file under

@@ -4,55 +4,25 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int32Type;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::support::TansuBroker;
 use crate::support::ledger::{self, Decoding, parquet_files};
+use crate::support::process::{Running, acknowledged, free_addr};
+use crate::support::{TansuBroker, http};
 
 const SECRET: &str = "ops-test-secret-0123456789";
 const TOPIC: &str = "order-attempts";
 
-/// A child process killed when the test ends first.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn free_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
-/// A plain HTTP/1.1 GET: (status, body). `None` while nothing listens.
+/// `GET path`: (status, body); `None` while nothing listens.
 fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).ok()?;
-    let text = String::from_utf8_lossy(&raw);
-    let status = text.split(' ').nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b)?;
-    // Small bodies may come chunked; the tests only search in them.
-    Some((status, body.to_string()))
+    http::get(addr, path, &[]).map(|r| (r.status, r.text()))
 }
 
 fn wait_until(what: &str, within: Duration, log: &Path, mut ok: impl FnMut() -> bool) {
@@ -81,14 +51,7 @@ fn produce(broker: &TansuBroker, seed: &str) -> u64 {
         .args(["--duration", "2m", "--rate", "100"])
         .output()
         .expect("run simulate");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    let at = err.find(" acknowledged").expect("summary");
-    err[..at]
-        .rsplit(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("acknowledged count")
+    acknowledged(&out)
 }
 
 /// The samples `name{labels} value` (or `name value`) of one metric.

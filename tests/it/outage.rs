@@ -17,6 +17,7 @@ use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use std::net::SocketAddr;
 
 use crate::support::ledger::{Ledger, assert_exactly_once, stored, stored_rows};
+use crate::support::process::acknowledged;
 use crate::support::{MockKafka, http};
 
 const SECRET: &str = "outage-test-secret-0123456789";
@@ -177,14 +178,7 @@ fn simulate(bootstrap: &str, seed: &str, extra: &[&str]) -> u64 {
         .env("NO_COLOR", "1")
         .output()
         .expect("run simulate");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "simulate failed:\n{err}");
-    let at = err.find(" acknowledged").expect("summary");
-    err[..at]
-        .rsplit(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("acknowledged count")
+    acknowledged(&out)
 }
 
 /// Waits until the files hold at least `rows` rows; fails at once if

@@ -49,6 +49,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use crate::support::TansuBroker;
 use crate::support::ledger::{self, Decoding, now_ms};
+use crate::support::process::acknowledged;
 
 const SECRET: &str = "rebalance-test-secret-0123456789";
 const TOPIC: &str = "order-attempts";
@@ -243,14 +244,7 @@ fn produce(bootstrap: String) -> u64 {
         .env("NO_COLOR", "1")
         .output()
         .expect("run simulate");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    let at = err.find(" acknowledged").expect("summary");
-    err[..at]
-        .rsplit(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("acknowledged count")
+    acknowledged(&out)
 }
 
 /// Sends an event every 100 ms and its copy 20 events later (keyed alike,

@@ -7,6 +7,7 @@
 pub(crate) mod http;
 pub(crate) mod ledger;
 pub(crate) mod mock;
+pub(crate) mod process;
 mod tansu;
 
 pub(crate) use mock::MockKafka;
