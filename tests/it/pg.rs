@@ -8,10 +8,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use crate::support::ledger::store_ndjson;
 use analytics::{Analytics, AnalyticsConfig};
 use arrow::util::display::array_value_to_string;
-use ingest::decode::{Decoder, DecoderConfig, Source, UserKeyHasher, rejected_batch};
-use ingest::sink::{FlushRange, ParquetSink, SinkOptions};
 use tokio_util::sync::CancellationToken;
 
 /// The `psql` binary, or a failure saying how to install it.
@@ -48,35 +47,8 @@ fn simulated_data_dir(data_dir: &Path) -> u64 {
         .output()
         .expect("run orderpulse simulate");
     assert!(out.status.success(), "simulate: {}", text(&out.stderr));
-    let body = std::fs::read_to_string(&ndjson).expect("ndjson");
-    let users = UserKeyHasher::new(b"it-pg-secret-0123456789").expect("secret");
-    let mut decoder = Decoder::new(DecoderConfig::new(users));
-    let sink = ParquetSink::new(data_dir, SinkOptions::default());
-    let lines: Vec<&str> = body.lines().collect();
-    let now_ms = 1_793_584_800_000; // 2026-11-02T02:00:00Z, after every event
-    for (chunk_no, chunk) in lines.chunks(1_000).enumerate() {
-        let first = (chunk_no * 1_000) as i64;
-        for (i, line) in chunk.iter().enumerate() {
-            let src = Source {
-                topic: "order-attempts",
-                partition: 0,
-                offset: first + i as i64,
-                now_ms,
-            };
-            decoder.decode(line.as_bytes(), &src);
-        }
-        let accepted = decoder.finish_batch().expect("batch");
-        let rejected = rejected_batch(&decoder.take_rejected()).expect("rejected");
-        let range = FlushRange {
-            topic: "order-attempts".into(),
-            partition: 0,
-            first,
-            last: first + chunk.len() as i64 - 1,
-        };
-        sink.write_flush(&range, &[accepted], Some(&rejected), now_ms)
-            .expect("flush");
-    }
-    decoder.stats().accepted
+    let stats = store_ndjson(&ndjson, data_dir, b"it-pg-secret-0123456789");
+    stats.accepted
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -5,8 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use ingest::decode::{Decoder, DecoderConfig, Source, UserKeyHasher, rejected_batch};
-use ingest::sink::{FlushRange, ParquetSink, SinkOptions};
+use crate::support::ledger::store_ndjson;
 use serde_json::Value;
 
 fn orderpulse(data_dir: &Path, args: &[&str]) -> Output {
@@ -47,35 +46,7 @@ fn simulated_data_dir(data_dir: &Path) -> (u64, u64) {
         ],
     );
     assert!(out.status.success(), "simulate: {}", text(&out.stderr));
-    let body = std::fs::read_to_string(&ndjson).expect("ndjson");
-    let users = UserKeyHasher::new(b"it-sql-secret-0123456789").expect("secret");
-    let mut decoder = Decoder::new(DecoderConfig::new(users));
-    let sink = ParquetSink::new(data_dir, SinkOptions::default());
-    let lines: Vec<&str> = body.lines().collect();
-    let now_ms = 1_793_584_800_000; // 2026-11-02T02:00:00Z, after every event
-    for (chunk_no, chunk) in lines.chunks(1_000).enumerate() {
-        let first = (chunk_no * 1_000) as i64;
-        for (i, line) in chunk.iter().enumerate() {
-            let src = Source {
-                topic: "order-attempts",
-                partition: 0,
-                offset: first + i as i64,
-                now_ms,
-            };
-            decoder.decode(line.as_bytes(), &src);
-        }
-        let accepted = decoder.finish_batch().expect("batch");
-        let rejected = rejected_batch(&decoder.take_rejected()).expect("rejected");
-        let range = FlushRange {
-            topic: "order-attempts".into(),
-            partition: 0,
-            first,
-            last: first + chunk.len() as i64 - 1,
-        };
-        sink.write_flush(&range, &[accepted], Some(&rejected), now_ms)
-            .expect("flush");
-    }
-    let stats = decoder.stats();
+    let stats = store_ndjson(&ndjson, data_dir, b"it-sql-secret-0123456789");
     (stats.accepted, stats.rejected_total())
 }
 

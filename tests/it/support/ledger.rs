@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
 use arrow::datatypes::{Int32Type, Int64Type};
-use ingest::decode::{Decoder, DecoderConfig, Source, UserKeyHasher};
+use ingest::decode::{DecodeStats, Decoder, DecoderConfig, Source, UserKeyHasher, rejected_batch};
+use ingest::sink::{FlushRange, ParquetSink, SinkOptions};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -179,4 +180,39 @@ pub(crate) fn assert_exactly_once(data_dir: &Path, topic: &str, expected: &Ledge
     assert!(ledger.incomplete.is_empty(), "{:?}", ledger.incomplete);
     assert!(ledger.overlaps.is_empty(), "{:?}", ledger.overlaps);
     assert!(ledger.gaps.is_empty(), "{:?}", ledger.gaps);
+}
+
+/// Decodes an NDJSON file of events (one Kafka record per line, partition 0
+/// of `order-attempts`, offsets in line order) and stores it in `data_dir`
+/// through the real sink, 1 000 records per flush, as ingest would.
+pub(crate) fn store_ndjson(ndjson: &Path, data_dir: &Path, secret: &[u8]) -> DecodeStats {
+    let body = std::fs::read_to_string(ndjson).expect("ndjson");
+    let users = UserKeyHasher::new(secret).expect("secret");
+    let mut decoder = Decoder::new(DecoderConfig::new(users));
+    let sink = ParquetSink::new(data_dir, SinkOptions::default());
+    let lines: Vec<&str> = body.lines().collect();
+    let now_ms = 1_793_584_800_000; // 2026-11-02T02:00:00Z, after every event
+    for (chunk_no, chunk) in lines.chunks(1_000).enumerate() {
+        let first = (chunk_no * 1_000) as i64;
+        for (i, line) in chunk.iter().enumerate() {
+            let src = Source {
+                topic: "order-attempts",
+                partition: 0,
+                offset: first + i as i64,
+                now_ms,
+            };
+            decoder.decode(line.as_bytes(), &src);
+        }
+        let accepted = decoder.finish_batch().expect("batch");
+        let rejected = rejected_batch(&decoder.take_rejected()).expect("rejected");
+        let range = FlushRange {
+            topic: "order-attempts".into(),
+            partition: 0,
+            first,
+            last: first + chunk.len() as i64 - 1,
+        };
+        sink.write_flush(&range, &[accepted], Some(&rejected), now_ms)
+            .expect("flush");
+    }
+    decoder.stats().clone()
 }
