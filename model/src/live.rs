@@ -113,8 +113,13 @@ impl LiveRows {
 
     /// Rows held (both tables), for metrics and tests.
     pub fn rows(&self) -> usize {
-        let s = self.snapshot();
-        s.attempt_rows() + s.rejected.iter().map(|b| b.batch.num_rows()).sum::<usize>()
+        let count = |s: &LiveSnapshot| {
+            s.attempt_rows() + s.rejected.iter().map(|b| b.batch.num_rows()).sum::<usize>()
+        };
+        match self.inner.read() {
+            Ok(s) => count(&s),
+            Err(poisoned) => count(&poisoned.into_inner()),
+        }
     }
 
     fn write(&self, f: impl FnOnce(&mut LiveSnapshot)) {
