@@ -2,9 +2,10 @@
 //! assigned and stores it through the [`sink`](crate::sink), exactly once.
 //!
 //! Progress lives in the files, not in Kafka: when partitions are assigned,
-//! the worker reads the [`Ledger`](crate::sink::Ledger), deletes what a crash
-//! left half-written, and starts each partition one past its highest stored
-//! offset. Per partition it batches decoded rows; a flush (by rows, by age, on
+//! the worker takes each one's [`PartitionLock`] (waiting, paused, while the
+//! previous owner still holds it), then reads the [`Ledger`](crate::sink::Ledger),
+//! deletes what a crash left half-written, and starts the partition one past
+//! its highest stored offset. Per partition it batches decoded rows; a flush (by rows, by age, on
 //! revocation and on shutdown) writes the files for the offsets it covers,
 //! then commits those offsets to Kafka as an advisory hint for other tools.
 //! A record is therefore stored once however the worker stops: what was
@@ -27,7 +28,7 @@
 mod resume;
 mod worker;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{SyncSender, sync_channel};
@@ -49,10 +50,10 @@ use crate::decode::{DecodeStats, UserKeyHasher};
 use crate::dlq::DeadLetters;
 use crate::health::Health;
 use crate::metrics::IngestMetrics;
-use crate::sink::{SinkOptions, scan};
+use crate::sink::{Claim, Ledger, PartitionLock, SinkOptions, scan};
 use crate::{Error, Result, retention};
 use resume::{Resume, Verdict};
-use worker::{Command, Record, Shared, Worker, now_ms};
+use worker::{Assignment, Command, Record, Shared, Worker, now_ms};
 
 /// Settings of one ingest worker.
 #[derive(Debug, Clone)]
@@ -146,6 +147,11 @@ struct PollState {
     /// Partitions just assigned, until their first record at the resume
     /// offset arrives (see [`Resume`]).
     resuming: BTreeMap<i32, Resume>,
+    /// Partitions assigned whose lock another worker still holds (it has not
+    /// yet stored what it read, or not yet heard of the rebalance): paused,
+    /// their records dropped, since when.
+    waiting: BTreeMap<i32, Instant>,
+    last_claim: Instant,
     buffer: Vec<Record>,
     /// `None` once shutdown has handed everything over.
     commands: Option<SyncSender<Command>>,
@@ -179,6 +185,9 @@ impl PollState {
         offset: i64,
         value: &[u8],
     ) {
+        if self.waiting.contains_key(&partition) {
+            return;
+        }
         if let Some(resume) = self.resuming.get_mut(&partition) {
             match resume.judge(offset) {
                 Verdict::Drop => return,
@@ -244,6 +253,86 @@ impl IngestContext {
             .map_err(|_| Error::Config("ingest poll state poisoned".into()))
     }
 
+    /// Tries again, every 200 ms, to take the lock of each partition that
+    /// waits for its previous owner; a partition whose lock is taken is
+    /// positioned from the files as they are now (the previous owner's last
+    /// flush included), handed to the decode thread and resumed.
+    fn claim_waiting(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        state: &mut PollState,
+        storage_paused: bool,
+    ) {
+        if state.waiting.is_empty() || state.last_claim.elapsed() < Duration::from_millis(200) {
+            return;
+        }
+        state.last_claim = Instant::now();
+        let mut locks = Vec::new();
+        for (&partition, since) in &state.waiting {
+            match PartitionLock::try_take(&self.data_dir, &self.topic, partition) {
+                Ok(Claim::Taken(lock)) => locks.push(lock),
+                Ok(Claim::HeldBy(holder)) => {
+                    let waited = since.elapsed();
+                    // Once every 30 s: the holder may be stuck.
+                    if waited.as_millis() % 30_000 < 200 && waited >= Duration::from_secs(30) {
+                        tracing::warn!(
+                            partition,
+                            %holder,
+                            waited_s = waited.as_secs(),
+                            "still waiting for the previous owner to let go of the partition"
+                        );
+                    }
+                }
+                Err(e) => {
+                    state.failure.get_or_insert(e);
+                    return;
+                }
+            }
+        }
+        if locks.is_empty() {
+            return;
+        }
+        let ledger = match scan(&self.data_dir, &self.topic) {
+            Ok(l) => l,
+            Err(e) => {
+                state.failure.get_or_insert(e);
+                return;
+            }
+        };
+        let held: BTreeSet<i32> = locks.iter().map(PartitionLock::partition).collect();
+        if let Err(e) = clean_up(&ledger, &held) {
+            state.failure.get_or_insert(e);
+            return;
+        }
+        let mut assigned = Vec::with_capacity(locks.len());
+        for lock in locks {
+            let partition = lock.partition();
+            let next = ledger.next_offset(partition).unwrap_or(0);
+            let offset = Offset::Offset(next);
+            if let Err(e) = consumer.seek(&self.topic, partition, offset, Duration::from_secs(5)) {
+                state
+                    .failure
+                    .get_or_insert(Error::kafka("positioning a partition")(e));
+                return;
+            }
+            let waited = state.waiting.remove(&partition).map(|t| t.elapsed());
+            tracing::info!(
+                partition,
+                ?offset,
+                ?waited,
+                "assigned, after its previous owner let go"
+            );
+            state.resuming.insert(partition, Resume::new(next));
+            if !storage_paused
+                && let Err(e) = consumer.resume(&partition_list(&self.topic, &[partition]))
+            {
+                tracing::warn!(partition, error = %e, "resuming a partition");
+            }
+            assigned.push(Assignment { next, lock });
+        }
+        state.send(Command::Assigned(assigned));
+    }
+
     /// Commits the offsets of what was stored (advisory: the files decide).
     fn commit(&self, consumer: &BaseConsumer<Self>, mode: CommitMode) {
         let commits = self.shared.take_commits();
@@ -284,7 +373,11 @@ impl ClientContext for IngestContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if matches!(error, KafkaError::PartitionEOF(_)) {
+        // End of a partition is not an error (it reaches `poll` as lag 0);
+        // librdkafka also reports it here as a global error.
+        if matches!(error, KafkaError::PartitionEOF(_))
+            || error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF)
+        {
             return;
         }
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
@@ -306,10 +399,32 @@ impl ConsumerContext for IngestContext {
         };
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                match position(&self.data_dir, &self.topic, tpl) {
+                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                let mut locks = Vec::new();
+                let mut waiting = Vec::new();
+                for partition in partitions {
+                    match PartitionLock::try_take(&self.data_dir, &self.topic, partition) {
+                        Ok(Claim::Taken(lock)) => locks.push(lock),
+                        Ok(Claim::HeldBy(holder)) => {
+                            tracing::info!(
+                                partition,
+                                %holder,
+                                "assigned, but its previous owner still holds it; \
+                                 waiting for it to store what it read"
+                            );
+                            waiting.push(partition);
+                        }
+                        Err(e) => {
+                            state.failure.get_or_insert(e);
+                        }
+                    }
+                }
+                match position(&self.data_dir, &self.topic, tpl, locks) {
                     Ok(assigned) => {
-                        for &(partition, next) in &assigned {
-                            state.resuming.insert(partition, Resume::new(next));
+                        for a in &assigned {
+                            state
+                                .resuming
+                                .insert(a.lock.partition(), Resume::new(a.next));
                         }
                         state.send(Command::Assigned(assigned));
                     }
@@ -322,11 +437,22 @@ impl ConsumerContext for IngestContext {
                         .failure
                         .get_or_insert(Error::kafka("assigning partitions")(e));
                 }
+                if !waiting.is_empty() {
+                    if let Err(e) = consumer.pause(&partition_list(&self.topic, &waiting)) {
+                        state
+                            .failure
+                            .get_or_insert(Error::kafka("pausing partitions")(e));
+                    }
+                    let now = Instant::now();
+                    state.waiting.extend(waiting.into_iter().map(|p| (p, now)));
+                }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                tracing::info!(?partitions, "revoked");
                 for p in &partitions {
                     state.resuming.remove(p);
+                    state.waiting.remove(p);
                 }
                 // Everything consumed so far goes first, then the revocation;
                 // wait until the decode thread has stored it.
@@ -347,49 +473,74 @@ impl ConsumerContext for IngestContext {
 }
 
 /// Sets each assigned partition's start to one past its highest stored
-/// offset, after removing what a crash left (incomplete flushes, temp
-/// files). Returns the partitions with their resume offsets.
+/// offset. For the partitions whose lock is held (`locks`), removes first
+/// what a crash left (incomplete flushes, temp files) and returns them with
+/// their resume offsets; the others get the offset as it stands now (they
+/// stay paused, and are positioned again once their lock is taken).
 fn position(
     data_dir: &std::path::Path,
     topic: &str,
     tpl: &mut TopicPartitionList,
-) -> Result<Vec<(i32, i64)>> {
+    locks: Vec<PartitionLock>,
+) -> Result<Vec<Assignment>> {
     let ledger = scan(data_dir, topic)?;
+    let held: BTreeSet<i32> = locks.iter().map(PartitionLock::partition).collect();
+    clean_up(&ledger, &held)?;
     let assigned: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-    // What a dead writer left: files of incomplete flushes and temp files.
+    for partition in assigned {
+        // A partition with no files starts at offset 0, not "beginning":
+        // resolving "beginning" asks the broker (ListOffsets), which some
+        // brokers get wrong on an empty partition. If retention removed
+        // offset 0, auto.offset.reset=earliest takes over.
+        let offset = Offset::Offset(ledger.next_offset(partition).unwrap_or(0));
+        tpl.set_partition_offset(topic, partition, offset)
+            .map_err(Error::kafka("positioning a partition"))?;
+        if held.contains(&partition) {
+            tracing::info!(partition, ?offset, "assigned");
+        }
+    }
+    Ok(locks
+        .into_iter()
+        .map(|lock| Assignment {
+            next: ledger.next_offset(lock.partition()).unwrap_or(0),
+            lock,
+        })
+        .collect())
+}
+
+/// Removes what a dead writer left of the `held` partitions (files of
+/// incomplete flushes, temp files). Only a lock holder may: another worker
+/// may still be writing the partitions it holds.
+fn clean_up(ledger: &Ledger, held: &BTreeSet<i32>) -> Result<()> {
     for (path, file) in ledger.incomplete.iter().chain(&ledger.temp) {
-        if assigned.contains(&file.range.partition) {
+        if held.contains(&file.range.partition) {
             tracing::warn!(path = %path.display(), "removing what a dead writer left");
             match std::fs::remove_file(path) {
                 Ok(()) => {}
-                // Retention or another worker removed it first.
+                // Retention removed it first.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(Error::io(path)(e)),
             }
         }
     }
-    for (partition, overlap) in ledger.overlaps.iter().map(|o| (o.0.partition, o)) {
-        if assigned.contains(&partition) {
+    for overlap in &ledger.overlaps {
+        if held.contains(&overlap.0.partition) {
             tracing::warn!(
                 ?overlap,
                 "overlapping flushes: a second writer stored these offsets"
             );
         }
     }
-    let mut out = Vec::with_capacity(assigned.len());
-    for partition in assigned {
-        let next = ledger.next_offset(partition).unwrap_or(0);
-        // A partition with no files starts at offset 0, not "beginning":
-        // resolving "beginning" asks the broker (ListOffsets), which some
-        // brokers get wrong on an empty partition. If retention removed
-        // offset 0, auto.offset.reset=earliest takes over.
-        let offset = Offset::Offset(next);
-        tpl.set_partition_offset(topic, partition, offset)
-            .map_err(Error::kafka("positioning a partition"))?;
-        tracing::info!(partition, ?offset, "assigned");
-        out.push((partition, next));
+    Ok(())
+}
+
+/// A list of partitions of `topic`, without offsets.
+fn partition_list(topic: &str, partitions: &[i32]) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for &p in partitions {
+        tpl.add_partition(topic, p);
     }
-    Ok(out)
+    tpl
 }
 
 /// The librdkafka settings of a worker's consumer: manual offsets (the files
@@ -442,6 +593,8 @@ pub fn run(config: IngestConfig, shutdown: &CancellationToken) -> Result<IngestR
     let context = IngestContext {
         poll: Mutex::new(PollState {
             resuming: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            last_claim: Instant::now(),
             buffer: Vec::with_capacity(BATCH),
             commands: Some(tx),
             failure: None,
@@ -480,25 +633,40 @@ pub fn run(config: IngestConfig, shutdown: &CancellationToken) -> Result<IngestR
                 m.offset(),
                 m.payload().unwrap_or(&[]),
             ),
-            Some(Err(KafkaError::PartitionEOF(partition))) => {
+            Some(Err(KafkaError::PartitionEOF(partition)))
+                if !state.waiting.contains_key(&partition) =>
+            {
                 state.send_buffer();
                 state.send(Command::CaughtUp(partition));
             }
+            Some(Err(KafkaError::PartitionEOF(_))) => {}
             Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
             None => {}
         }
         if idle {
             state.send_buffer();
         }
+        let pause = shared.pause.load(Ordering::Relaxed);
+        context.claim_waiting(&consumer, &mut state, pause);
         if let Some(e) = state.failure.take() {
             failure = Some(e);
             break;
         }
         drop(state);
-        let pause = shared.pause.load(Ordering::Relaxed);
         if pause != paused {
             paused = pause;
-            if let Ok(assignment) = consumer.assignment() {
+            let waiting: Vec<i32> = context.state()?.waiting.keys().copied().collect();
+            if let Ok(mut assignment) = consumer.assignment() {
+                // Partitions waiting for their lock stay paused.
+                assignment = partition_list(
+                    &topic,
+                    &assignment
+                        .elements()
+                        .iter()
+                        .map(|e| e.partition())
+                        .filter(|p| !waiting.contains(p))
+                        .collect::<Vec<_>>(),
+                );
                 let r = if paused {
                     tracing::warn!("storage failing: pausing consumption until writes succeed");
                     consumer.pause(&assignment)

@@ -18,10 +18,12 @@
 //! resumes, which flushes a crash left incomplete, and which overlap.
 
 pub mod ledger;
+mod lock;
 mod recent;
 mod write;
 
 pub use ledger::{Ledger, scan};
+pub use lock::{Claim, LOCKS_DIR, PartitionLock};
 pub use recent::recent_event_ids;
 pub use write::{FlushReport, ParquetSink, SinkOptions};
 

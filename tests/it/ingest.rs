@@ -212,6 +212,85 @@ fn every_record_is_stored_exactly_once() {
     ledger::assert_exactly_once(dir.path(), TOPIC, &expected);
 }
 
+/// One writer per partition. A consumer group can hand a partition to a new
+/// member while the old one still writes it (a member that has not yet heard
+/// of the rebalance); the old one holds the partition's lock until it has
+/// stored what it read. Here the test process plays that old owner: ingest
+/// leaves the partition alone while the lock is held, and once it is let go
+/// resumes exactly after the old owner's last flush. (Without the lock,
+/// ingest would start at offset 0 and store the old owner's offsets again.)
+#[test]
+fn a_partition_its_previous_owner_still_holds_is_resumed_after_what_it_stored() {
+    use ingest::sink::{Claim, PartitionLock};
+
+    let broker = TansuBroker::start();
+    broker.create_topic(TOPIC, 1);
+    broker.create_topic(DLQ, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let ndjson = dir.path().join("events.ndjson");
+    let out = Command::new(env!("CARGO_BIN_EXE_orderpulse"))
+        .args([
+            "simulate",
+            "--brokers",
+            &broker.bootstrap(),
+            "--topic",
+            TOPIC,
+        ])
+        .args(["--seed", "5", "--start", "2026-11-01T10:00:00+08:00"])
+        .args(["--duration", "2m", "--rate", "30", "--kafka", "--output"])
+        .arg(&ndjson)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run simulate");
+    let sent = acknowledged(&out);
+    assert!(sent > 2_000, "{sent} records");
+    let expected = expected(&broker, sent);
+    let rows: u64 = expected.values().map(|&n| u64::from(n)).sum();
+
+    let data = dir.path().join("data");
+    let Claim::Taken(lock) = PartitionLock::try_take(&data, TOPIC, 0).unwrap() else {
+        panic!("the lock of a new data directory is taken");
+    };
+    let ingest = start_ingest(&broker, &data);
+    assert!(
+        wait_for_log(
+            &data,
+            "previous owner still holds it",
+            Duration::from_secs(30)
+        ),
+        "ingest did not wait for the partition's lock:\n{}",
+        log_of(&data)
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        stored_rows(&data),
+        0,
+        "ingest wrote a partition whose lock another writer holds:\n{}",
+        log_of(&data)
+    );
+
+    // The old owner stores its last flush (the first 1 000 records, through
+    // the real sink), then lets go.
+    let head: String = std::fs::read_to_string(&ndjson)
+        .unwrap()
+        .lines()
+        .take(1_000)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let head_file = dir.path().join("head.ndjson");
+    std::fs::write(&head_file, head).unwrap();
+    ledger::store_ndjson(&head_file, &data, SECRET.as_bytes());
+    drop(lock);
+
+    wait_for_rows(&data, rows, Duration::from_secs(60));
+    let log = stop(ingest, &data);
+    assert!(
+        log.contains("after its previous owner let go") && log.contains("Offset(1000)"),
+        "{log}"
+    );
+    ledger::assert_exactly_once(&data, TOPIC, &expected);
+}
+
 /// Waits until the latest ingest log on `data_dir` contains `needle`.
 fn wait_for_log(data_dir: &Path, needle: &str, within: Duration) -> bool {
     let deadline = Instant::now() + within;

@@ -426,6 +426,16 @@ fn a_worker_killed_and_one_added_mid_stream_store_every_record_once() {
             copies.entry(id.to_string()).or_default().push((p, o));
         }
     });
+    // Who owned what when (shown when the test fails).
+    for w in workers {
+        for line in w.log().lines().filter(|l| {
+            ["assigned", "revoked", "previous owner", "overlapping"]
+                .iter()
+                .any(|k| l.contains(k))
+        }) {
+            eprintln!("{}: {line}", w.name);
+        }
+    }
     ledger::assert_exactly_once(&data, TOPIC, &expected);
 
     let pairs: Vec<_> = copies.values().filter(|c| c.len() == 2).collect();

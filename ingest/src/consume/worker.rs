@@ -28,7 +28,7 @@ use super::{IngestConfig, IngestReport};
 use crate::decode::{DecodeStats, Decoder, DecoderConfig, Rejected, Source, rejected_batch};
 use crate::dlq::{Batch, DeadLetters};
 use crate::health::probe_storage;
-use crate::sink::{FlushRange, ParquetSink, recent_event_ids};
+use crate::sink::{FlushRange, ParquetSink, PartitionLock, recent_event_ids};
 use crate::{Error, Result};
 
 /// One consumed record, copied off the poll thread.
@@ -41,14 +41,21 @@ pub(super) struct Record {
 /// What the poll thread tells the decode thread, in consumption order.
 pub(super) enum Command {
     Records(Vec<Record>),
-    /// Partitions assigned, with the offset each resumes at.
-    Assigned(Vec<(i32, i64)>),
+    /// Partitions assigned and locked, with the offset each resumes at.
+    Assigned(Vec<Assignment>),
     /// Partitions revoked: store what they hold, then acknowledge.
     Revoked(Vec<i32>, SyncSender<()>),
     /// The partition reached its end (lag 0).
     CaughtUp(i32),
     /// Shutdown: store everything, waiting at most this long for dead letters.
     Finish(Duration),
+}
+
+/// A partition this worker now writes: where it resumes, and the lock that
+/// keeps every other worker from writing it until it is revoked and stored.
+pub(super) struct Assignment {
+    pub(super) next: i64,
+    pub(super) lock: PartitionLock,
 }
 
 /// State both threads touch, each briefly.
@@ -95,6 +102,9 @@ pub(super) struct Worker {
     /// Decoders of assigned partitions, kept across flushes (their duplicate
     /// windows outlive a batch).
     decoders: BTreeMap<i32, Decoder>,
+    /// The lock of every partition this worker may write (see
+    /// [`PartitionLock`]); dropped once a revoked partition is stored.
+    locks: BTreeMap<i32, PartitionLock>,
     pending: BTreeMap<i32, Pending>,
     /// Next offset to consume per assigned partition (for lag).
     next: BTreeMap<i32, i64>,
@@ -119,6 +129,7 @@ impl Worker {
             config,
             dlq,
             decoders: BTreeMap::new(),
+            locks: BTreeMap::new(),
             pending: BTreeMap::new(),
             next: BTreeMap::new(),
             shared,
@@ -142,9 +153,9 @@ impl Worker {
                         self.take(r.partition, r.offset, &r.value);
                     }
                 }
-                Ok(Command::Assigned(partitions)) => {
-                    for (partition, next) in partitions {
-                        self.assigned(partition, next);
+                Ok(Command::Assigned(assignments)) => {
+                    for a in assignments {
+                        self.assigned(a);
                     }
                 }
                 Ok(Command::Revoked(partitions, done)) => {
@@ -205,7 +216,9 @@ impl Worker {
     /// A partition was assigned: it resumes at `next`, with a decoder whose
     /// duplicate window holds the partition's newest stored event ids (so a
     /// duplicate is skipped whichever worker stored its original).
-    fn assigned(&mut self, partition: i32, next: i64) {
+    fn assigned(&mut self, Assignment { next, lock }: Assignment) {
+        let partition = lock.partition();
+        self.locks.insert(partition, lock);
         let mut decoder = self.new_decoder();
         let (dir, topic, window) = (
             &self.config.data_dir,
@@ -255,6 +268,8 @@ impl Worker {
         }
         self.decoders.remove(&partition);
         self.next.remove(&partition);
+        // Stored (or left for the next owner to read again): let it write.
+        self.locks.remove(&partition);
         if let Ok(mut w) = self.shared.watermarks.lock() {
             w.remove(&partition);
         }
@@ -270,11 +285,14 @@ impl Worker {
             offset,
             now_ms: now_ms(),
         };
-        if !self.decoders.contains_key(&partition) {
-            let decoder = self.new_decoder();
-            self.decoders.insert(partition, decoder);
-        }
+        // Only partitions this worker holds the lock of are written; the
+        // poll thread sends no others.
         let Some(decoder) = self.decoders.get_mut(&partition) else {
+            tracing::error!(
+                partition,
+                offset,
+                "record of a partition not assigned here; dropped"
+            );
             return;
         };
         decoder.decode(value, &src);
