@@ -20,6 +20,7 @@ pub mod health;
 pub mod live;
 pub mod metrics;
 pub mod reason;
+pub mod runbooks;
 pub mod schema;
 pub mod vocab;
 
