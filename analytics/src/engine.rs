@@ -273,9 +273,12 @@ impl Analytics {
 impl Shared {
     /// A DataFusion context with the three tables (no guardrails).
     fn session(&self) -> Result<SessionContext> {
-        let config = SessionConfig::new()
-            .with_information_schema(true)
-            .set_bool("datafusion.execution.parquet.pushdown_filters", true);
+        // No `pushdown_filters` (late materialisation): row groups and
+        // pages are still pruned by statistics, and on this data evaluating
+        // the filter inside the scan cost ~30 % on wide windows (every row
+        // group matches) and saved nothing on narrow ones
+        // (scripts/bench-queries.py, BENCHMARKS.md "Queries").
+        let config = SessionConfig::new().with_information_schema(true);
         let ctx = SessionContext::new_with_config_rt(config, self.df_runtime.clone());
         for (name, kind) in [
             (ORDER_ATTEMPTS, TableKind::Attempts),
