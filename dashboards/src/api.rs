@@ -9,6 +9,9 @@
 //!   query-string key but `format` is one of its parameters (an unknown one
 //!   is a 400). Same response shapes as `/api/sql`.
 //!
+//! - The dashboard pages' JSON (`/api/overview`, `/api/samples`,
+//!   `/api/rejected`, `/api/runbooks`) is in [`pages`].
+//!
 //! Queries run on `analytics`' own runtime under its guardrails, so a heavy
 //! query never holds up the HTTP threads; failures become [`ApiError`]s.
 //! The body limit, auth, load shedding (503 past [`ApiState::max_in_flight`]
@@ -17,6 +20,7 @@
 pub mod auth;
 pub mod encode;
 pub mod error;
+pub mod pages;
 
 use std::sync::Arc;
 
@@ -30,6 +34,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use model::runbooks::Runbooks;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -53,15 +58,18 @@ pub struct ApiState {
     /// Requests handled at once; one more is answered 503 at once (with
     /// `Retry-After`) instead of queueing behind them.
     pub max_in_flight: usize,
+    /// What `GET /api/runbooks` shows (`--runbooks`, default built in).
+    pub runbooks: Arc<Runbooks>,
 }
 
 impl ApiState {
-    /// No token, [`MAX_IN_FLIGHT`].
+    /// No token, [`MAX_IN_FLIGHT`], the built-in runbooks.
     pub fn new(analytics: Analytics) -> Self {
         Self {
             analytics,
             token: None,
             max_in_flight: MAX_IN_FLIGHT,
+            runbooks: Arc::new(Runbooks::builtin()),
         }
     }
 }
@@ -74,7 +82,8 @@ pub fn routes(state: ApiState) -> Router {
         .route("/api/sql", post(sql))
         .route("/api/queries", get(list_queries))
         .route("/api/queries/{name}", get(saved_query))
-        .with_state(state.analytics)
+        .with_state(state.analytics.clone())
+        .merge(pages::routes(state.analytics, state.runbooks))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route_layer(axum::middleware::from_fn_with_state(permits, shed_load))
         .route_layer(axum::middleware::from_fn_with_state(

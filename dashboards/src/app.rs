@@ -1,6 +1,7 @@
 //! The whole HTTP surface of `orderpulse serve` in one [`Router`]: the
-//! operations routes, the SQL API and `GET /`, with the layers every
-//! response gets.
+//! operations routes, the SQL API, the dashboard pages (`GET /`,
+//! `/assets/...`, see [`crate::assets`]), with the layers every response
+//! gets.
 //!
 //! Every response carries `X-Content-Type-Options: nosniff`,
 //! `Content-Security-Policy: default-src 'self'`, `X-Frame-Options: DENY`
@@ -11,16 +12,16 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::response::{IntoResponse, Response};
 
 use crate::api::{self, ApiError, ApiState};
+use crate::assets;
 use crate::ops::{self, OpsState};
 
 /// Everything `orderpulse serve` answers on its HTTP address.
 pub fn router(ops_state: OpsState, api_state: ApiState) -> Router {
     Router::new()
-        .route("/", get(index))
+        .merge(assets::routes())
         .merge(ops::routes(ops_state))
         .merge(api::routes(api_state))
         .fallback(fallback)
@@ -51,24 +52,5 @@ async fn fallback(request: Request) -> Response {
     }
 }
 
-/// A plain index of the routes until the dashboard pages land.
-async fn index() -> Html<&'static str> {
-    Html(INDEX)
-}
-
-const INDEX: &str = r#"<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>orderpulse</title></head>
-<body>
-<h1>orderpulse</h1>
-<p>Failure analytics for online order attempts. The dashboard pages are not built yet; these routes answer now:</p>
-<ul>
-<li><a href="/healthz">/healthz</a>: liveness</li>
-<li><a href="/readyz">/readyz</a>: readiness (broker reachable, storage writable)</li>
-<li><a href="/metrics">/metrics</a>: Prometheus metrics</li>
-<li><a href="/api/queries">/api/queries</a>: saved queries (run one at /api/queries/NAME?start=now-1h)</li>
-<li><code>POST /api/sql</code> with <code>{"sql": "SELECT ..."}</code>: read-only SQL (<code>?format=json|csv|arrow</code>)</li>
-</ul>
-</body>
-</html>
-"#;
+#[cfg(test)]
+mod tests;

@@ -9,19 +9,28 @@
 //!   auth and [`api::check_bind`]; [`api::ApiError`], every failure as JSON.
 //!   - `api::encode`: a result as JSON, CSV or an Arrow IPC stream.
 //!   - `api::auth`: [`api::ApiToken`] and the token middleware.
+//!   - `api::pages`: the JSON of the dashboard pages (`/api/overview`,
+//!     `/api/samples`, `/api/rejected`, `/api/runbooks`).
+//! - [`board`]: the pages' data as server functions ([`board::overview`]
+//!   is where a rollup or cache goes), SQL with bound parameters only.
+//!   - `board::window`: the query string (window, comparison, filters) checked.
+//!   - `board::breakdown`: contributions to a change, trend series.
+//! - [`assets`]: `GET /` and `/assets/...`, the HTML, CSS and JavaScript of
+//!   the pages and the vendored uPlot, compiled in (`dashboards/assets/`).
 //! - [`app`]: [`app::router`], everything `orderpulse serve` answers (ops,
-//!   API, `GET /`) with security headers on every response.
+//!   API, pages) with security headers on every response.
 //! - [`error`]: the crate's error type.
 //! - [`pg`]: the Postgres wire protocol endpoint (`--pg-addr`): psql, DBeaver,
 //!   Metabase, Grafana query `analytics` under its guardrails.
 //!   - `pg::guarded`: the text and statement checks in front of
 //!     `datafusion-postgres`, queries run by `Analytics::run_plan`.
 //!
-//! The dashboard pages come with their issue, on top of `analytics`. This
-//! crate never touches Kafka.
+//! This crate never touches Kafka.
 
 pub mod api;
 pub mod app;
+pub mod assets;
+pub mod board;
 pub mod error;
 pub mod ops;
 pub mod pg;

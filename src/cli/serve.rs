@@ -16,18 +16,26 @@ use anyhow::Context;
 use clap::Args;
 use dashboards::api::{ApiState, ApiToken, check_bind};
 use dashboards::ops::OpsState;
+use model::runbooks::Runbooks;
 use tokio_util::sync::CancellationToken;
 
 use super::ingest::{WorkerArgs, print_report, run_worker};
 
 const AFTER_HELP: &str = "\
 HTTP (on --http-addr):
-  GET  /                       an index of the routes
+  GET  /                       the dashboard (Overview, Drill-down, SQL console,
+                               Rejected records, Runbooks); assets under /assets/
   GET  /healthz, /readyz       liveness; readiness (broker reachable, storage writable)
   GET  /metrics                Prometheus metrics
   POST /api/sql                {\"sql\": \"SELECT ...\"}; ?format=json|csv|arrow
   GET  /api/queries            the saved queries with their parameters
   GET  /api/queries/NAME       run one: ?start=now-1h&end=now&bucket=5m&format=csv
+  GET  /api/overview           the dashboard's overview: ?start=&end=&bucket=&base_start=
+                               &base_end= and filters failure_cause, channel,
+                               payment_method, region, app_version
+  GET  /api/samples            newest failed attempts of a slice (same filters, &limit=)
+  GET  /api/rejected           rejected records per reason over time, and samples
+  GET  /api/runbooks           the runbook of every failure cause
 
 AUTH:
   Set ORDERPULSE_API_TOKEN (environment only) to require
@@ -61,6 +69,12 @@ pub(crate) struct HttpArgs {
     /// Read saved queries from DIR/*.sql instead of the ones built in.
     #[arg(long, env = "ORDERPULSE_QUERIES_DIR", value_name = "DIR")]
     queries_dir: Option<PathBuf>,
+
+    /// Runbooks file (TOML, one table per failure cause with title, summary,
+    /// steps, owner) shown on the dashboard; the causes it names replace the
+    /// built-in runbooks, the others stay.
+    #[arg(long, env = "ORDERPULSE_RUNBOOKS", value_name = "FILE")]
+    runbooks: Option<PathBuf>,
 
     /// Cancel an API query that runs longer than this (e.g. 30s, 2m).
     #[arg(long, env = "ORDERPULSE_QUERY_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
@@ -98,6 +112,14 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 }
 
 impl HttpArgs {
+    /// `--runbooks` over the built-in ones, or the built-in ones.
+    fn runbooks(&self) -> anyhow::Result<Runbooks> {
+        match &self.runbooks {
+            Some(path) => Runbooks::load(path).map_err(|e| anyhow::anyhow!("--runbooks: {e}")),
+            None => Ok(Runbooks::builtin()),
+        }
+    }
+
     fn analytics_config(&self, data_dir: PathBuf) -> anyhow::Result<AnalyticsConfig> {
         let queries = match &self.queries_dir {
             Some(dir) => SavedQueries::from_dir(dir)?,
@@ -134,6 +156,7 @@ pub(crate) async fn serve(
 ) -> anyhow::Result<()> {
     let token = ApiToken::from_env();
     check_bind(args.http.http_addr, token.as_ref())?;
+    let runbooks = std::sync::Arc::new(args.http.runbooks()?);
     let registry = prometheus::Registry::new();
     let shutdown_timeout = args.worker.shutdown_timeout;
     let config = args.worker.config(&registry, demo)?;
@@ -164,6 +187,7 @@ pub(crate) async fn serve(
         },
         ApiState {
             token,
+            runbooks,
             ..ApiState::new(analytics)
         },
     );

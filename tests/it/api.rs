@@ -110,9 +110,9 @@ impl Server {
                     health: model::health::Health::new(),
                 },
                 ApiState {
-                    analytics,
                     token: ApiToken::new(token),
                     max_in_flight,
+                    ..ApiState::new(analytics)
                 },
             );
             let (addr, _task) =
