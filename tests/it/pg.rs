@@ -2,7 +2,8 @@
 //! (Debian postgresql-client): connect, a saved query's SQL agrees with
 //! `Analytics::query`, typed results, errors for bad SQL, psql's `\d`
 //! catalog queries, refused statements and hostile input, the server still
-//! serving after all that, and the token as the password.
+//! serving after all that, and the token as the password; and a real driver
+//! (tokio-postgres) preparing statements and binding typed parameters.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -276,5 +277,140 @@ async fn with_a_token_psql_must_send_it_as_the_password() {
     .await;
     let err = refused.expect_err("a non-loopback bind without a token is refused");
     assert!(err.to_string().contains("ORDERPULSE_API_TOKEN"), "{err}");
+    server.shutdown.cancel();
+}
+
+/// A real driver (tokio-postgres, the extended query protocol): statements
+/// prepared once with typed `$n` parameters and executed with different
+/// values, typed results in binary format, the saved query's SQL agreeing
+/// with `Analytics::query`, hostile values bound as data (never as SQL), and
+/// clear errors for bad SQL and wrongly typed parameters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_prepares_statements_and_binds_typed_parameters() {
+    use std::time::{Duration, SystemTime};
+
+    let server = start(None).await;
+    let conn = format!(
+        "host=127.0.0.1 port={} user=analyst dbname=orderpulse connect_timeout=10",
+        server.addr.port()
+    );
+    let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
+        .await
+        .expect("tokio-postgres connects");
+    let driver = tokio::spawn(connection);
+    let at = |rfc3339: &str| -> SystemTime {
+        let ms = chrono::DateTime::parse_from_rfc3339(rfc3339)
+            .expect("time")
+            .timestamp_millis();
+        SystemTime::UNIX_EPOCH + Duration::from_millis(ms as u64)
+    };
+
+    // The saved query, prepared as a statement: its $start/$end become $1/$2.
+    let saved = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/failures_by_cause.sql"),
+    )
+    .expect("saved query")
+    .replace("$start", "$1")
+    .replace("$end", "$2");
+    let statement = client
+        .prepare(&saved)
+        .await
+        .expect("prepare the saved query");
+    let (start, end) = ("2026-11-01T00:00:00Z", "2026-11-03T00:00:00Z");
+    let rows = client
+        .query(&statement, &[&at(start), &at(end)])
+        .await
+        .expect("execute with bound timestamps");
+    let got: Vec<(String, i64, f64)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let params = [
+        ("start".to_string(), start.to_string()),
+        ("end".to_string(), end.to_string()),
+    ];
+    let direct = server
+        .analytics
+        .query("failures_by_cause", &params)
+        .await
+        .expect("saved query");
+    let mut want = Vec::new();
+    for batch in &direct.batches {
+        for row in 0..batch.num_rows() {
+            let cell = |c: usize| array_value_to_string(batch.column(c), row).expect("cell");
+            want.push((
+                cell(0),
+                cell(1).parse::<i64>().expect("count"),
+                cell(2).parse::<f64>().expect("share"),
+            ));
+        }
+    }
+    assert!(want.len() > 1, "the outage gives several causes");
+    assert_eq!(got, want, "driver rows vs Analytics::query");
+
+    // The same statement again with other values: an empty window.
+    let none = client
+        .query(&statement, &[&at(end), &at(end)])
+        .await
+        .expect("execute again");
+    assert!(none.is_empty(), "{} rows in an empty window", none.len());
+
+    // A text parameter: values are data, never SQL.
+    let by_channel = client
+        .prepare("SELECT count(*) FROM order_attempts WHERE channel = $1")
+        .await
+        .expect("prepare");
+    let web: i64 = client
+        .query_one(&by_channel, &[&"web"])
+        .await
+        .expect("web")
+        .get(0);
+    assert!(web > 0, "no web attempts");
+    for hostile in [
+        "web' OR '1'='1",
+        "web'; DROP TABLE order_attempts; --",
+        "\u{0}",
+        &"x".repeat(100_000),
+    ] {
+        let n: i64 = client
+            .query_one(&by_channel, &[&hostile])
+            .await
+            .expect("a hostile value is just a value")
+            .get(0);
+        assert_eq!(n, 0, "{:?}", &hostile[..hostile.len().min(40)]);
+    }
+    let total: i64 = client
+        .query_one("SELECT count(*) FROM order_attempts", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(total as u64, server.accepted, "still every row");
+
+    // Errors: bad SQL at prepare, a parameter of the wrong type at bind,
+    // a refused statement; the connection stays usable after each.
+    let bad = client
+        .prepare("SELEC oops")
+        .await
+        .expect_err("bad SQL is refused");
+    assert!(bad.as_db_error().is_some(), "{bad:?}");
+    let wrong_type = client
+        .query(&statement, &[&"yesterday", &at(end)])
+        .await
+        .expect_err("a text value for a timestamp parameter");
+    assert!(!wrong_type.to_string().is_empty());
+    let refused = client
+        .query("DROP TABLE order_attempts", &[])
+        .await
+        .expect_err("writes are refused");
+    assert!(refused.as_db_error().is_some(), "{refused:?}");
+    let one: i64 = client
+        .query_one("SELECT CAST(1 AS BIGINT)", &[])
+        .await
+        .expect("still serving")
+        .get(0);
+    assert_eq!(one, 1);
+
+    drop(client);
+    let _ = driver.await;
     server.shutdown.cancel();
 }
