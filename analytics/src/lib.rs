@@ -13,11 +13,14 @@
 //! - [`saved`]: `queries/<name>.sql` with their headers (purpose, typed
 //!   parameters with defaults, output columns), embedded in the binary;
 //!   parameters are bound as typed values, never pasted into SQL.
+//! - [`detect`]: the spike detector ([`detect::Detector`]): slices, seasonal
+//!   baselines, volume-aware scores, guards, contributors; pure, no I/O.
 //! - [`format`]: results as an aligned table, CSV or JSON.
 //! - [`error`]: the crate's error type.
 //!
 //! Analytics only reads: it never writes event data and never links Kafka.
 
+pub mod detect;
 pub mod engine;
 pub mod error;
 pub mod format;

@@ -9,12 +9,14 @@
 //! - [`files`]: the data directory layout and the flush file names (which
 //!   Kafka offsets a stored file covers).
 //! - [`metrics`]: the Prometheus metric names; [`health`]: readiness flags.
+//! - [`alert`]: the spike [`Alert`](alert::Alert) payload of CONTRACT section 7.
 //! - [`live`]: [`LiveRows`], decoded rows not yet in a file, shared by ingest
 //!   (writer) and analytics (reader).
 //!
 //! This crate has no I/O and links nothing but arrow: analytics and dashboards
 //! depend on it without pulling in Kafka.
 
+pub mod alert;
 pub mod files;
 pub mod health;
 pub mod live;

@@ -1,0 +1,579 @@
+//! The [`Detector`]: counts fed in event time, slices evaluated every
+//! interval, alerts out as transitions (firing, resolved).
+
+use std::collections::{HashMap, HashSet};
+
+use model::alert::{Alert, AlertStatus, Contributor};
+
+use super::baseline::{self, BLOCK_MS, MINUTE_MS};
+use super::config::DetectorConfig;
+use super::score::{excess, wilson_lower, z_score};
+use super::series::{Counts, Series};
+use super::slices::{Cell, Dim, Interner, SliceKey, ValueId};
+
+/// What the detector counted besides alerts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DetectorStats {
+    /// Evaluations run (one per interval of event time).
+    pub ticks: u64,
+    /// Slices tracked.
+    pub slices: usize,
+    /// Distinct slices not tracked because `max_slices` was reached.
+    pub slices_refused: u64,
+    /// Distinct values folded into `other` because of `max_values`.
+    pub values_overflowed: u64,
+    /// Events too old to count (before the kept history).
+    pub late_dropped: u64,
+    /// Times a breaching slice was not paged because an alerting slice
+    /// explains it (parent/child or shared intersection).
+    pub suppressed: u64,
+    /// Times a breaching slice was not paged because of a silence.
+    pub silenced: u64,
+}
+
+enum Phase {
+    Idle,
+    Pending { since: i64 },
+    Firing(Box<Firing>),
+}
+
+struct Firing {
+    alert: Alert,
+    clear_since: Option<i64>,
+}
+
+pub(super) struct SliceState {
+    pub(super) key: SliceKey,
+    /// Cause slices take their attempts from this slice (the same slice
+    /// without the failure cause): a cause's rate is its failures over all
+    /// attempts of the parent scope.
+    pub(super) scope: Option<usize>,
+    /// The slice whose baseline a short history leans on.
+    pub(super) prior: Option<usize>,
+    pub(super) minutes: Series,
+    pub(super) blocks: Series,
+    /// Baseline cache: (block it was computed for, rate).
+    pub(super) baseline: Option<(i64, Option<f64>)>,
+    phase: Phase,
+}
+
+/// One slice's verdict at one tick.
+struct Eval {
+    slice: usize,
+    breach: bool,
+    score: f64,
+    window_ms: i64,
+    counts: Counts,
+    p0: f64,
+}
+
+/// The spike detector. Feed it events ([`Detector::add`]) in roughly
+/// event-time order, and call [`Detector::advance`] with the event time
+/// reached: it evaluates every interval boundary up to it and returns the
+/// alerts that started firing or resolved. Pure and deterministic: the same
+/// input gives the same alerts.
+pub struct Detector {
+    cfg: DetectorConfig,
+    values: Interner,
+    pub(super) slices: Vec<SliceState>,
+    index: HashMap<SliceKey, usize>,
+    cells: HashMap<Cell, Vec<(usize, bool)>>,
+    refused: HashSet<SliceKey>,
+    next_tick: Option<i64>,
+    stats: DetectorStats,
+}
+
+impl Detector {
+    /// A detector with no history; errors when the settings do not fit.
+    pub fn new(cfg: DetectorConfig) -> Result<Self, String> {
+        cfg.validate()?;
+        let values = Interner::new(cfg.max_values);
+        let mut d = Self {
+            cfg,
+            values,
+            slices: Vec::new(),
+            index: HashMap::new(),
+            cells: HashMap::new(),
+            refused: HashSet::new(),
+            next_tick: None,
+            stats: DetectorStats::default(),
+        };
+        d.slice(SliceKey::default(), None, None);
+        Ok(d)
+    }
+
+    pub fn config(&self) -> &DetectorConfig {
+        &self.cfg
+    }
+
+    /// The id of a dimension's value (normalised spelling expected).
+    pub fn intern(&mut self, dim: Dim, value: &str) -> ValueId {
+        self.values.intern(dim, value)
+    }
+
+    /// The cell of one attempt.
+    pub fn cell(&mut self, channel: &str, method: Option<&str>, cause: Option<&str>) -> Cell {
+        Cell {
+            channel: self.intern(Dim::Channel, channel),
+            method: method.map(|m| self.intern(Dim::PaymentMethod, m)),
+            cause: cause.map(|c| self.intern(Dim::FailureCause, c)),
+        }
+    }
+
+    /// Counts `n` attempts of `cell` at event time `ts_ms` (a failure when
+    /// the cell has a cause).
+    pub fn add(&mut self, ts_ms: i64, cell: Cell, n: u32) {
+        if n == 0 {
+            return;
+        }
+        if !self.cells.contains_key(&cell) {
+            let list = self.cell_slices(cell);
+            self.cells.insert(cell, list);
+        }
+        let minute = ts_ms.div_euclid(MINUTE_MS);
+        let block = ts_ms.div_euclid(BLOCK_MS);
+        let failures = if cell.cause.is_some() { n } else { 0 };
+        let Some(list) = self.cells.get(&cell) else {
+            return;
+        };
+        for &(i, counts_attempts) in list {
+            let a = if counts_attempts { n } else { 0 };
+            let s = &mut self.slices[i];
+            let kept = s.minutes.add(minute, a, failures) & s.blocks.add(block, a, failures);
+            if !kept && i == 0 {
+                self.stats.late_dropped += u64::from(n);
+            }
+        }
+    }
+
+    /// Counts one attempt given by its values.
+    pub fn add_event(
+        &mut self,
+        ts_ms: i64,
+        channel: &str,
+        method: Option<&str>,
+        cause: Option<&str>,
+    ) {
+        let cell = self.cell(channel, method, cause);
+        self.add(ts_ms, cell, 1);
+    }
+
+    /// Evaluates every interval boundary `t <= now_ms` not evaluated yet
+    /// (each over the events before `t`) and returns the transitions, in
+    /// order. The first call only sets the clock.
+    pub fn advance(&mut self, now_ms: i64) -> Vec<Alert> {
+        let interval = self.cfg.interval_ms;
+        let next = *self
+            .next_tick
+            .get_or_insert_with(|| (now_ms.div_euclid(interval) + 1) * interval);
+        let mut out = Vec::new();
+        let mut t = next;
+        while t <= now_ms {
+            self.evaluate(t, &mut out);
+            t += interval;
+        }
+        self.next_tick = Some(t);
+        out
+    }
+
+    /// The alerts firing now.
+    pub fn firing(&self) -> Vec<Alert> {
+        self.slices
+            .iter()
+            .filter_map(|s| match &s.phase {
+                Phase::Firing(f) => Some(f.alert.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn stats(&self) -> DetectorStats {
+        DetectorStats {
+            slices: self.slices.len(),
+            slices_refused: self.refused.len() as u64,
+            values_overflowed: self.values.overflowed,
+            ..self.stats.clone()
+        }
+    }
+
+    fn slice(
+        &mut self,
+        key: SliceKey,
+        scope: Option<usize>,
+        prior: Option<usize>,
+    ) -> Option<usize> {
+        if let Some(&i) = self.index.get(&key) {
+            return Some(i);
+        }
+        if self.slices.len() >= self.cfg.max_slices {
+            self.refused.insert(key);
+            return None;
+        }
+        let i = self.slices.len();
+        self.slices.push(SliceState {
+            key,
+            scope,
+            prior,
+            minutes: Series::default(),
+            blocks: Series::default(),
+            baseline: None,
+            phase: Phase::Idle,
+        });
+        self.index.insert(key, i);
+        Some(i)
+    }
+
+    /// The slices one cell counts in: everything, its channel, its payment
+    /// method and the pair (attempts and failures); with a cause, the cause
+    /// alone and paired with the channel and the method (failures only).
+    fn cell_slices(&mut self, cell: Cell) -> Vec<(usize, bool)> {
+        let none = SliceKey::default();
+        let mut out = vec![(0, true)];
+        let ch_key = none.with(Dim::Channel, cell.channel);
+        let ch = self.slice(ch_key, None, Some(0));
+        out.extend(ch.map(|i| (i, true)));
+        let m = cell.method.and_then(|m| {
+            let i = self.slice(none.with(Dim::PaymentMethod, m), None, Some(0));
+            out.extend(i.map(|i| (i, true)));
+            if let Some(ch) = ch {
+                let pair = self.slice(ch_key.with(Dim::PaymentMethod, m), None, Some(ch));
+                out.extend(pair.map(|i| (i, true)));
+            }
+            i.map(|i| (i, m))
+        });
+        if let Some(cause) = cell.cause {
+            let c_key = none.with(Dim::FailureCause, cause);
+            let c = self.slice(c_key, Some(0), None);
+            out.extend(c.map(|i| (i, false)));
+            if let Some(ch) = ch {
+                let i = self.slice(c_key.with(Dim::Channel, cell.channel), Some(ch), c);
+                out.extend(i.map(|i| (i, false)));
+            }
+            if let Some((mi, m)) = m {
+                let i = self.slice(c_key.with(Dim::PaymentMethod, m), Some(mi), c);
+                out.extend(i.map(|i| (i, false)));
+            }
+        }
+        out
+    }
+
+    /// Attempts and failures of slice `i` in minutes `from..to`.
+    pub(super) fn window(&self, i: usize, from: i64, to: i64) -> Counts {
+        let s = &self.slices[i];
+        let mut c = s.minutes.sum(from, to);
+        if let Some(scope) = s.scope {
+            c.attempts = self.slices[scope].minutes.sum(from, to).attempts;
+        }
+        c
+    }
+
+    fn minutes(&self, t: i64, window_ms: i64) -> (i64, i64) {
+        let end = (t - 1).div_euclid(MINUTE_MS) + 1;
+        (end - window_ms / MINUTE_MS, end)
+    }
+
+    /// Excess failures of slice `i` over the long window at `t`.
+    fn excess_at(&mut self, i: usize, t: i64) -> Option<f64> {
+        let p0 = baseline::baseline(self, i, t)?;
+        let (from, to) = self.minutes(t, self.cfg.window_ms);
+        let c = self.window(i, from, to);
+        Some(excess(c.failures, c.attempts, p0))
+    }
+
+    fn breach(&self, c: Counts, p0: f64) -> Option<f64> {
+        let cfg = &self.cfg;
+        (c.attempts >= cfg.min_attempts
+            && excess(c.failures, c.attempts, p0) >= cfg.min_excess
+            && wilson_lower(c.failures, c.attempts, cfg.z) >= p0 * cfg.min_ratio)
+            .then(|| z_score(c.failures, c.attempts, p0))
+    }
+
+    fn judge(&mut self, i: usize, t: i64) -> Option<Eval> {
+        let p0 = baseline::baseline(self, i, t)?;
+        let (from, to) = self.minutes(t, self.cfg.window_ms);
+        let long = self.window(i, from, to);
+        let mut eval = Eval {
+            slice: i,
+            breach: false,
+            score: z_score(long.failures, long.attempts, p0),
+            window_ms: self.cfg.window_ms,
+            counts: long,
+            p0,
+        };
+        if let Some(score) = self.breach(long, p0) {
+            eval.breach = true;
+            eval.score = score;
+        }
+        if self.cfg.short_window_ms > 0 {
+            let (from, to) = self.minutes(t, self.cfg.short_window_ms);
+            let short = self.window(i, from, to);
+            if let Some(score) = self.breach(short, p0)
+                && (!eval.breach || score > eval.score)
+            {
+                eval = Eval {
+                    slice: i,
+                    breach: true,
+                    score,
+                    window_ms: self.cfg.short_window_ms,
+                    counts: short,
+                    p0,
+                };
+            }
+        }
+        Some(eval)
+    }
+
+    /// Whether slice `b`'s rise is explained by alerting slice `s`: their
+    /// union (a parent explains its child outright) holds at least
+    /// `explain_share` of `b`'s excess failures.
+    fn explains(&mut self, s: usize, b: usize, t: i64) -> bool {
+        let Some(union) = self.slices[s].key.union(&self.slices[b].key) else {
+            return false;
+        };
+        let Some(&u) = self.index.get(&union) else {
+            return false;
+        };
+        if u == b {
+            return true;
+        }
+        match (self.excess_at(u, t), self.excess_at(b, t)) {
+            (Some(eu), Some(eb)) if eb > 0.0 => eu >= self.cfg.explain_share * eb,
+            _ => false,
+        }
+    }
+
+    fn silenced(&self, i: usize, t: i64) -> bool {
+        if self.cfg.silences.is_empty() {
+            return false;
+        }
+        let slice = self.values.describe(&self.slices[i].key);
+        self.cfg.silences.iter().any(|s| s.matches(&slice, t))
+    }
+
+    fn evaluate(&mut self, t: i64, out: &mut Vec<Alert>) {
+        self.stats.ticks += 1;
+        if self.stats.ticks.is_multiple_of(1_000) {
+            self.trim(t);
+        }
+        let mut evals: Vec<Eval> = Vec::new();
+        for i in 1..self.slices.len() {
+            if let Some(e) = self.judge(i, t) {
+                evals.push(e);
+            } else if matches!(self.slices[i].phase, Phase::Pending { .. }) {
+                self.slices[i].phase = Phase::Idle;
+            }
+        }
+        // Coarser slices first, then the highest score: the slice that best
+        // explains a rise pages, the ones it explains do not.
+        let dims = |i: usize| self.slices[i].key.0.iter().flatten().count();
+        evals.sort_by(|a, b| {
+            dims(a.slice)
+                .cmp(&dims(b.slice))
+                .then(b.score.total_cmp(&a.score))
+                .then(a.slice.cmp(&b.slice))
+        });
+        let mut accepted: Vec<usize> = Vec::new();
+        // A silenced slice is not paged, and neither is what it explains.
+        for e in &evals {
+            if e.breach
+                && matches!(self.slices[e.slice].phase, Phase::Idle)
+                && self.silenced(e.slice, t)
+            {
+                self.stats.silenced += 1;
+                accepted.push(e.slice);
+            }
+        }
+        for e in &evals {
+            if let Phase::Firing(_) = self.slices[e.slice].phase
+                && !self.keep_firing(e, t, out)
+            {
+                continue;
+            }
+            if matches!(self.slices[e.slice].phase, Phase::Firing(_)) {
+                accepted.push(e.slice);
+            }
+        }
+        for e in &evals {
+            let i = e.slice;
+            match self.slices[i].phase {
+                Phase::Firing(_) => {}
+                Phase::Pending { since } => {
+                    if !e.breach || self.explained(&accepted, i, t) {
+                        self.slices[i].phase = Phase::Idle;
+                    } else if t - since >= self.cfg.for_ms {
+                        self.fire(e, t, out);
+                        accepted.push(i);
+                    } else {
+                        accepted.push(i);
+                    }
+                }
+                Phase::Idle => {
+                    if !e.breach {
+                        continue;
+                    }
+                    if accepted.contains(&i) {
+                        // silenced
+                    } else if self.explained(&accepted, i, t) {
+                        // What it explains is explained too.
+                        self.stats.suppressed += 1;
+                        accepted.push(i);
+                    } else {
+                        accepted.push(i);
+                        if self.cfg.for_ms == 0 {
+                            self.fire(e, t, out);
+                        } else {
+                            self.slices[i].phase = Phase::Pending { since: t };
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn explained(&mut self, accepted: &[usize], i: usize, t: i64) -> bool {
+        accepted.iter().any(|&s| s != i && self.explains(s, i, t))
+    }
+
+    /// Updates a firing slice; false once it resolved.
+    fn keep_firing(&mut self, e: &Eval, t: i64, out: &mut Vec<Alert>) -> bool {
+        let (from, to) = self.minutes(t, self.cfg.window_ms);
+        let c = self.window(e.slice, from, to);
+        let cfg = &self.cfg;
+        let high = c.attempts >= cfg.min_attempts
+            && c.rate() > e.p0 * cfg.resolve_ratio
+            && excess(c.failures, c.attempts, e.p0) >= cfg.min_excess / 2.0;
+        let quiet = cfg.quiet_ms;
+        let Phase::Firing(f) = &mut self.slices[e.slice].phase else {
+            return false;
+        };
+        if high {
+            f.clear_since = None;
+            f.alert.score = round(f.alert.score.max(e.score), 3);
+            return true;
+        }
+        let since = *f.clear_since.get_or_insert(t);
+        if t - since < quiet {
+            return true;
+        }
+        let mut alert = f.alert.clone();
+        alert.status = AlertStatus::Resolved;
+        alert.resolved_at = Some(rfc3339(t));
+        out.push(alert);
+        self.slices[e.slice].phase = Phase::Idle;
+        false
+    }
+
+    fn fire(&mut self, e: &Eval, t: i64, out: &mut Vec<Alert>) {
+        let i = e.slice;
+        let slice = self.values.describe(&self.slices[i].key);
+        let contributors = self.contributors(i, t);
+        let cause = slice
+            .get(Dim::FailureCause.name())
+            .cloned()
+            .or_else(|| {
+                contributors
+                    .iter()
+                    .find(|c| c.dimension == Dim::FailureCause.name())
+                    .map(|c| c.value.clone())
+            })
+            .unwrap_or_else(|| model::vocab::FailureCause::Unknown.as_str().to_string());
+        let started_at = rfc3339(t);
+        let id = alert_id(&slice, t);
+        let alert = Alert {
+            id,
+            status: AlertStatus::Firing,
+            slice,
+            started_at,
+            resolved_at: None,
+            window_seconds: u64::try_from(e.window_ms / 1_000).unwrap_or(0),
+            attempts: e.counts.attempts,
+            failures: e.counts.failures,
+            failure_rate: round(e.counts.rate(), 6),
+            baseline_rate: round(e.p0, 6),
+            score: round(e.score, 3),
+            contributors,
+            runbook: self.cfg.runbooks.text(&cause),
+        };
+        out.push(alert.clone());
+        self.slices[i].phase = Phase::Firing(Box::new(Firing {
+            alert,
+            clear_since: None,
+        }));
+    }
+
+    /// The sub-slices of slice `i` (one more dimension) ranked by their
+    /// share of its excess failures over the long window.
+    fn contributors(&mut self, i: usize, t: i64) -> Vec<Contributor> {
+        let Some(total) = self.excess_at(i, t).filter(|e| *e > 0.0) else {
+            return Vec::new();
+        };
+        let key = self.slices[i].key;
+        let mut out: Vec<(f64, Dim, ValueId)> = Vec::new();
+        for d in Dim::ALL {
+            if key.get(d).is_some() {
+                continue;
+            }
+            for v in 0..self.values.count(d) {
+                let v = v as ValueId;
+                let Some(&c) = self.index.get(&key.with(d, v)) else {
+                    continue;
+                };
+                if let Some(e) = self.excess_at(c, t) {
+                    let share = e / total;
+                    if share >= 0.05 {
+                        out.push((share, d, v));
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+        out.truncate(self.cfg.max_contributors);
+        out.into_iter()
+            .map(|(share, d, v)| Contributor {
+                dimension: d.name().to_string(),
+                value: self.values.name(d, v).to_string(),
+                share: round(share.min(1.0), 3),
+            })
+            .collect()
+    }
+
+    fn trim(&mut self, t: i64) {
+        let keep_minutes = (t - 2 * self.cfg.window_ms - 86_400_000).div_euclid(MINUTE_MS);
+        let keep_blocks = (t - self.cfg.retention_ms).div_euclid(BLOCK_MS);
+        for s in &mut self.slices {
+            s.minutes.trim_before(keep_minutes);
+            s.blocks.trim_before(keep_blocks);
+        }
+    }
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let k = 10f64.powi(digits);
+    (x * k).round() / k
+}
+
+/// RFC 3339 UTC with milliseconds.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// A stable id: FNV-1a of the slice and the start.
+fn alert_id(slice: &std::collections::BTreeMap<String, String>, started_ms: i64) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for (k, v) in slice {
+        feed(k.as_bytes());
+        feed(b"=");
+        feed(v.as_bytes());
+        feed(b";");
+    }
+    feed(&started_ms.to_le_bytes());
+    format!("{h:016x}")
+}
