@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 /// The dashboards result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Why the HTTP server cannot start.
+/// Why the HTTP server cannot start, or alerting cannot run.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A non-loopback address without an API token would expose every
@@ -17,6 +17,22 @@ pub enum Error {
     )]
     UnprotectedBind(SocketAddr),
 
+    /// An alert receiver's URL or another alerting setting is unusable.
+    #[error("{0}")]
+    Config(String),
+
+    /// Writing the `alerts` table failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Alerts that cannot be stored as rows (a malformed time).
+    #[error("{0}")]
+    Invalid(String),
+
     /// The address could not be bound (in use, no permission).
     #[error("binding {addr}: {source}")]
     Bind {
@@ -24,4 +40,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl Error {
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }

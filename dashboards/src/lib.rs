@@ -4,6 +4,9 @@
 //! - [`ops`]: `/healthz`, `/readyz` and `/metrics`, the routes every
 //!   orderpulse process serves (an `orderpulse ingest` worker serves only these),
 //!   and [`ops::serve`], which binds and serves a router until cancelled.
+//! - [`alerting`]: alert delivery to Alertmanager (v2 API) and a JSON
+//!   webhook, with bounded queues and retries ([`alerting::Notifier`]), and
+//!   the `alerts` table's files ([`alerting::AlertStore`]).
 //! - [`api`]: the SQL API over `analytics`: `POST /api/sql` (JSON, CSV,
 //!   Arrow IPC), `GET /api/queries`, `GET /api/queries/{name}`; bearer-token
 //!   auth and [`api::check_bind`]; [`api::ApiError`], every failure as JSON.
@@ -27,6 +30,7 @@
 //!
 //! This crate never touches Kafka.
 
+pub mod alerting;
 pub mod api;
 pub mod app;
 pub mod assets;

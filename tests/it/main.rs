@@ -26,9 +26,13 @@
 //!   `/api/sql` within 2 s, SIGTERM exits 0 with the rows stored; and
 //!   `orderpulse demo`: simulated rows in `/api/sql` within 20 s, clean exit.
 //! - `decode_simulated`: the decoder against the simulator's ground truth.
+//! - `alertmanager`: alert delivery (`dashboards::alerting`) to a real
+//!   Alertmanager: labels and annotations in its v2 API, retried while it is
+//!   down, kept active while re-sent, gone once resolved.
 //! - `pg`: the Postgres wire endpoint with the real `psql`: saved query SQL,
 //!   types, errors, `\d`, refused statements, hostile input, the token.
 
+mod alertmanager;
 mod api;
 mod broker;
 mod decode_simulated;
