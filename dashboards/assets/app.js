@@ -64,6 +64,12 @@ async function refresh() {
 
 function show() {
   const { name, params } = route();
+  // #/page?range=15m picks a preset (links and tests can share a view).
+  if (params.range && [...preset.options].some((o) => o.value === params.range && o.value !== "custom")) {
+    preset.value = params.range;
+    custom.hidden = true;
+    range = { start: "now-" + params.range, end: "now" };
+  }
   for (const a of document.querySelectorAll("#nav a")) {
     a.classList.toggle("active", a.dataset.page === name);
   }
