@@ -24,6 +24,10 @@ use crate::decode::DecodeStats;
 use crate::sink::FlushReport;
 use crate::{Error, Result};
 
+/// The `payment_method` label of an attempt without one (the field is
+/// optional); a value outside the vocabulary is `other`.
+pub const NO_PAYMENT_METHOD: &str = "none";
+
 /// The collectors of one ingest worker, registered on a shared [`Registry`].
 #[derive(Clone)]
 pub struct IngestMetrics {
@@ -223,7 +227,9 @@ impl IngestMetrics {
         let mut attempts: HashMap<(i32, i32, i32), u64> = HashMap::new();
         let mut failures: HashMap<(i32, i32, i32), u64> = HashMap::new();
         for i in 0..batch.num_rows() {
-            let (o, c, m) = (ko.value(i), kc.value(i), km.value(i));
+            // payment_method is optional: a missing one is key -1 (`none`).
+            let m = if km.is_valid(i) { km.value(i) } else { -1 };
+            let (o, c) = (ko.value(i), kc.value(i));
             *attempts.entry((o, c, m)).or_default() += 1;
             if kf.is_valid(i) {
                 *failures.entry((kf.value(i), c, m)).or_default() += 1;
@@ -237,11 +243,15 @@ impl IngestMetrics {
                 .map_or("", |k| values.value(k));
             f(v).to_string()
         };
+        let method_label = |key: i32| match key {
+            -1 => NO_PAYMENT_METHOD.to_string(),
+            key => label(method, key, PaymentMethod::label),
+        };
         for ((o, c, m), n) in attempts {
             let labels = [
                 label(outcome, o, Outcome::label),
                 label(channel, c, Channel::label),
-                label(method, m, PaymentMethod::label),
+                method_label(m),
             ];
             self.attempts
                 .with_label_values(&[&labels[0], &labels[1], &labels[2]])
@@ -251,7 +261,7 @@ impl IngestMetrics {
             let labels = [
                 label(cause, f, FailureCause::label),
                 label(channel, c, Channel::label),
-                label(method, m, PaymentMethod::label),
+                method_label(m),
             ];
             self.failures
                 .with_label_values(&[&labels[0], &labels[1], &labels[2]])
@@ -378,6 +388,7 @@ mod tests {
             r#"{"event_id":"c","ts":1764000000000,"outcome":"success","channel":"smart_fridge","payment_method":"credit_card"}"#,
             r#"{"event_id":"c","ts":1764000000000,"outcome":"success","channel":"web","payment_method":"credit_card"}"#,
             r#"{"event_id":"d","ts":"not a time","outcome":"success","channel":"web","payment_method":"credit_card"}"#,
+            r#"{"event_id":"e","ts":1764000000000,"outcome":"failure","channel":"web","failure_cause":"network_error"}"#,
         ];
         for (i, line) in lines.iter().enumerate() {
             let src = Source {
@@ -397,6 +408,14 @@ mod tests {
         );
         assert!(
             t.contains(r#"orderpulse_order_attempts_total{channel="other",outcome="success",payment_method="credit_card"} 1"#),
+            "{t}"
+        );
+        assert!(
+            t.contains(r#"orderpulse_order_failures_total{channel="web",failure_cause="network_error",payment_method="none"} 1"#),
+            "a missing payment method is `none`, not the dictionary's first word: {t}"
+        );
+        assert!(
+            !t.contains(r#"failure_cause="network_error",payment_method="credit_card""#),
             "{t}"
         );
         assert!(t.contains("orderpulse_ingest_duplicates_total 1"), "{t}");

@@ -42,3 +42,83 @@ pub const INGEST_BROKER_UP: &str = "orderpulse_ingest_broker_up";
 pub const INGEST_STORAGE_WRITABLE: &str = "orderpulse_ingest_storage_writable";
 /// Spike alerts firing now.
 pub const ALERTS_FIRING: &str = "orderpulse_alerts_firing";
+
+/// Every metric name above, for tools that check what others spell (the
+/// Prometheus rules and the Grafana dashboard in `dashboards/`).
+pub const ALL: &[&str] = &[
+    ORDER_ATTEMPTS_TOTAL,
+    ORDER_FAILURES_TOTAL,
+    INGEST_RECORDS_TOTAL,
+    INGEST_RECORD_BYTES_TOTAL,
+    INGEST_REJECTED_TOTAL,
+    INGEST_DUPLICATES_TOTAL,
+    INGEST_UNKNOWN_VALUES_TOTAL,
+    INGEST_LAG_RECORDS,
+    INGEST_LAG_SECONDS,
+    INGEST_FLUSH_DURATION_SECONDS,
+    INGEST_FLUSHES_TOTAL,
+    INGEST_FILES_WRITTEN_TOTAL,
+    INGEST_BYTES_WRITTEN_TOTAL,
+    INGEST_DEAD_LETTERS_TOTAL,
+    INGEST_LIVE_ROWS,
+    INGEST_RETENTION_REMOVED_FILES_TOTAL,
+    INGEST_BROKER_UP,
+    INGEST_STORAGE_WRITABLE,
+    ALERTS_FIRING,
+];
+
+/// Histograms, whose series are `{name}_bucket`, `{name}_sum`, `{name}_count`.
+pub const HISTOGRAMS: &[&str] = &[INGEST_FLUSH_DURATION_SECONDS];
+
+/// Whether `series` is the name of a series orderpulse exports: a name in
+/// [`ALL`], or a histogram's `_bucket`, `_sum` or `_count`.
+pub fn is_exported(series: &str) -> bool {
+    ALL.contains(&series)
+        || HISTOGRAMS.iter().any(|h| {
+            series
+                .strip_prefix(h)
+                .is_some_and(|s| ["_bucket", "_sum", "_count"].contains(&s))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_name_once() {
+        // Every `pub const X: &str` of this file, counted from its source.
+        let source = include_str!("metrics.rs");
+        let declared = source
+            .lines()
+            .filter(|l| l.starts_with("pub const ") && l.contains(": &str"))
+            .count();
+        assert_eq!(declared, ALL.len(), "a name is missing from ALL");
+        let mut names = ALL.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len(), "a name is listed twice");
+        for name in ALL {
+            assert!(name.starts_with("orderpulse_"), "{name}");
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn histogram_series_are_exported_names_but_others_are_not() {
+        assert!(is_exported(ORDER_FAILURES_TOTAL));
+        assert!(is_exported(
+            "orderpulse_ingest_flush_duration_seconds_bucket"
+        ));
+        assert!(is_exported(
+            "orderpulse_ingest_flush_duration_seconds_count"
+        ));
+        assert!(!is_exported("orderpulse_order_failures_total_bucket"));
+        assert!(!is_exported("orderpulse_order_failure_total"));
+        assert!(!is_exported("orderpulse_ingest_flush_duration_seconds_max"));
+    }
+}

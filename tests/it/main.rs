@@ -26,6 +26,11 @@
 //!   `/api/sql` within 2 s, SIGTERM exits 0 with the rows stored; and
 //!   `orderpulse demo`: simulated rows in `/api/sql` within 20 s, clean exit.
 //! - `decode_simulated`: the decoder against the simulator's ground truth.
+//! - `prometheus`: `dashboards/prometheus/alerts.yml` under `promtool check
+//!   rules` and `promtool test rules`; a real Prometheus scraping `serve`
+//!   (series labels and values against the Parquet files, rules healthy);
+//!   `dashboards/grafana/orderpulse.json`'s PromQL and SQL run for real;
+//!   both files name only metrics orderpulse exports.
 //! - `alertmanager`: alert delivery (`dashboards::alerting`) to a real
 //!   Alertmanager: labels and annotations in its v2 API, retried while it is
 //!   down, kept active while re-sent, gone once resolved.
@@ -41,6 +46,7 @@ mod live;
 mod ops;
 mod outage;
 mod pg;
+mod prometheus;
 mod rebalance;
 mod serve;
 mod simulate;

@@ -8,6 +8,7 @@ pub(crate) mod http;
 pub(crate) mod ledger;
 pub(crate) mod mock;
 pub(crate) mod process;
+pub(crate) mod prometheus;
 mod tansu;
 
 pub(crate) use mock::MockKafka;
