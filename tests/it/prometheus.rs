@@ -417,7 +417,7 @@ fn prometheus_scrapes_serve_and_its_series_match_the_stored_events() {
             "payment-outage,malformed:share=0.02,oversized=0",
         ]));
     let records = acknowledged(&out) + produce_odd_events(&broker);
-    let _serve = Running(
+    let serve = Running(
         Command::new(env!("CARGO_BIN_EXE_orderpulse"))
             .args(["serve", "--brokers", &broker.bootstrap(), "--topic", TOPIC])
             .args(["--data-dir", data_dir.to_str().unwrap(), "--dlq-topic", ""])
@@ -605,6 +605,33 @@ fn prometheus_scrapes_serve_and_its_series_match_the_stored_events() {
     }
 
     dashboard_queries_answer(&prometheus, pg);
+
+    // Real trouble raises the alerts about it (pending: their `for` is
+    // minutes): the broker goes away, then orderpulse itself.
+    drop(broker);
+    wait_until(
+        "OrderpulseBrokerUnreachable active",
+        Duration::from_secs(60),
+        &logs,
+        || alert_active(&prometheus, "OrderpulseBrokerUnreachable", addr),
+    );
+    drop(serve);
+    wait_until(
+        "OrderpulseTargetDown active",
+        Duration::from_secs(30),
+        &logs,
+        || alert_active(&prometheus, "OrderpulseTargetDown", addr),
+    );
+}
+
+/// Whether `alertname` is pending or firing for the target `instance`.
+fn alert_active(prometheus: &Prometheus, alertname: &str, instance: SocketAddr) -> bool {
+    let alerts = prometheus.api("/api/v1/alerts");
+    alerts["alerts"].as_array().into_iter().flatten().any(|a| {
+        a["labels"]["alertname"] == alertname
+            && a["labels"]["instance"] == instance.to_string().as_str()
+            && ["pending", "firing"].contains(&a["state"].as_str().unwrap_or_default())
+    })
 }
 
 /// Every PromQL of the dashboard (its variables set to "All") is answered
@@ -624,6 +651,27 @@ fn dashboard_queries_answer(prometheus: &Prometheus, pg: SocketAddr) {
         "Lag (seconds)",
         "Health",
     ];
+    // The variables' `label_values(metric, label)`, asked as Grafana does.
+    for v in dashboard["templating"]["list"].as_array().unwrap() {
+        let Some(q) = v["definition"].as_str() else {
+            continue;
+        };
+        let (metric, label) = q
+            .strip_prefix("label_values(")
+            .and_then(|r| r.strip_suffix(')'))
+            .and_then(|r| r.split_once(','))
+            .unwrap_or_else(|| panic!("not label_values(metric, label): {q}"));
+        let path = format!(
+            "/api/v1/label/{}/values?match%5B%5D={}",
+            label.trim(),
+            metric.trim()
+        );
+        let values = prometheus.api(&path);
+        assert!(
+            values.as_array().is_some_and(|v| v.len() > 1),
+            "{q}: {values}"
+        );
+    }
     let mut sql_rows = 0;
     for panel in dashboard["panels"].as_array().unwrap() {
         let title = panel["title"].as_str().unwrap();
