@@ -699,11 +699,39 @@ fn dashboard_queries_answer(prometheus: &Prometheus, pg: SocketAddr) {
                 assert!(out.status.success(), "{title}: {sql}\n{}", text(&out));
                 let rows = String::from_utf8_lossy(&out.stdout).lines().count();
                 assert!(rows > 0, "{title}: no rows for {sql}");
+                assert_eq!(driver_rows(pg, &sql), rows, "{title}: {sql}");
                 sql_rows += rows;
             }
         }
     }
     assert!(sql_rows > 0);
+}
+
+/// Rows of `sql` through a driver that, like Grafana's (pgx), uses the
+/// extended query protocol (parse, bind, execute) where psql sends text.
+fn driver_rows(pg: SocketAddr, sql: &str) -> usize {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let conn = format!(
+            "host={} port={} user=grafana dbname=orderpulse connect_timeout=10",
+            pg.ip(),
+            pg.port()
+        );
+        let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
+            .await
+            .expect("tokio-postgres connects");
+        let driver = tokio::spawn(connection);
+        let rows = client
+            .query(sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        drop(client);
+        let _ = driver.await;
+        rows.len()
+    })
 }
 
 /// Grafana's `$__timeFilter(col)` for the last two hours:
