@@ -1,5 +1,6 @@
 //! Command-line interface: one module per subcommand under `cli/`.
 
+mod backtest;
 mod demo;
 mod ingest;
 mod query;
@@ -36,6 +37,8 @@ pub(crate) enum Command {
     Sql(sql::SqlArgs),
     /// Run a saved query (queries/<name>.sql) with --param k=v, or --list them.
     Query(query::QueryArgs),
+    /// Replay events through the spike detector; print and score the alerts.
+    Backtest(backtest::BacktestArgs),
 }
 
 /// Where Kafka is (CONTRACT section 2).
@@ -118,6 +121,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Ingest(args) => ingest::run(args, shutdown).await,
             Command::Sql(args) => sql::run(args).await,
             Command::Query(args) => query::run(args).await,
+            Command::Backtest(args) => backtest::run(args).await,
         }
     })
 }

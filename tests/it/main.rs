@@ -25,6 +25,8 @@
 //! - `serve`: `orderpulse serve` against a real broker: produced events in
 //!   `/api/sql` within 2 s, SIGTERM exits 0 with the rows stored; and
 //!   `orderpulse demo`: simulated rows in `/api/sql` within 20 s, clean exit.
+//! - `backtest`: `orderpulse backtest` over a simulated run with one incident
+//!   and one decoy, scored against its truth; malformed and bad input.
 //! - `decode_simulated`: the decoder against the simulator's ground truth.
 //! - `prometheus`: `dashboards/prometheus/alerts.yml` under `promtool check
 //!   rules` and `promtool test rules`; a real Prometheus scraping `serve`
@@ -39,6 +41,7 @@
 
 mod alertmanager;
 mod api;
+mod backtest;
 mod broker;
 mod decode_simulated;
 mod ingest;

@@ -65,7 +65,7 @@ fn first_block(d: &Detector, i: usize) -> Option<i64> {
 
 fn compute(d: &mut Detector, i: usize, t: i64, last: i64) -> Option<f64> {
     let cfg = d.config();
-    let (min_attempts, prior_attempts) = (cfg.min_baseline_attempts, cfg.prior_attempts);
+    let min_attempts = cfg.min_baseline_attempts;
     let first = first_block(d, i);
     let now = t.div_euclid(BLOCK_MS);
     let mut seasonal: Vec<(i64, i64)> = Vec::new();
@@ -115,7 +115,8 @@ fn compute(d: &mut Detector, i: usize, t: i64, last: i64) -> Option<f64> {
             )
         })
         .unwrap_or_default();
-    let trailing = robust_pool(&collect(&[(last - TRAILING_BLOCKS, last)]));
+    let trailing_blocks = collect(&[(last - TRAILING_BLOCKS, last)]);
+    let trailing = robust_pool(&trailing_blocks);
     // Both known: the higher one, so a slice that is always worse at this
     // time of day (or was just worse for hours) is not news.
     let enough = |c: &Counts| c.attempts >= min_attempts;
@@ -132,6 +133,13 @@ fn compute(d: &mut Detector, i: usize, t: i64, last: i64) -> Option<f64> {
             }
         }
     };
+    d.slices[i].dispersion = dispersion(&trailing_blocks, trailing.rate());
+    finish(d, i, t, pooled)
+}
+
+fn finish(d: &mut Detector, i: usize, t: i64, pooled: Counts) -> Option<f64> {
+    let cfg = d.config();
+    let (min_attempts, prior_attempts) = (cfg.min_baseline_attempts, cfg.prior_attempts);
     let prior = match d.slices[i].prior {
         Some(p) if pooled.attempts < min_attempts => baseline(d, p, t),
         _ => None,
@@ -143,6 +151,28 @@ fn compute(d: &mut Detector, i: usize, t: i64, last: i64) -> Option<f64> {
         None => return None,
     };
     Some(rate.max(MIN_RATE))
+}
+
+/// How much more the blocks' failure counts vary than a binomial at rate
+/// `p` would (1: not at all; at most 10), over the blocks not far above it.
+pub(crate) fn dispersion(blocks: &[Counts], p: f64) -> f64 {
+    let p = p.clamp(MIN_RATE, 1.0 - MIN_RATE);
+    let mut chi2 = 0.0;
+    let mut n = 0usize;
+    for c in blocks {
+        let expected = c.attempts as f64 * p;
+        let var = expected * (1.0 - p);
+        let dev = c.failures as f64 - expected;
+        if dev > OUTLIER_Z * var.sqrt() + 3.0 {
+            continue;
+        }
+        chi2 += dev * dev / var;
+        n += 1;
+    }
+    if n < 4 {
+        return 1.0;
+    }
+    (chi2 / (n - 1) as f64).clamp(1.0, 10.0)
 }
 
 fn sum(blocks: &[Counts]) -> Counts {
@@ -186,5 +216,16 @@ mod tests {
         // Noise stays in: blocks a little above the rate are kept.
         blocks.push(Counts::new(1_000, 45));
         assert_eq!(robust_pool(&blocks).attempts, 18_000);
+    }
+
+    #[test]
+    fn dispersion_measures_clustered_failures() {
+        let even = vec![Counts::new(1_000, 30); 12];
+        assert_eq!(dispersion(&even, 0.03), 1.0);
+        let lumpy: Vec<Counts> = (0..12)
+            .map(|i| Counts::new(1_000, if i % 2 == 0 { 15 } else { 45 }))
+            .collect();
+        let phi = dispersion(&lumpy, 0.03);
+        assert!((5.0..10.0).contains(&phi), "{phi}");
     }
 }

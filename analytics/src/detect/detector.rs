@@ -7,7 +7,7 @@ use model::alert::{Alert, AlertStatus, Contributor};
 
 use super::baseline::{self, BLOCK_MS, MINUTE_MS};
 use super::config::DetectorConfig;
-use super::score::{excess, wilson_lower, z_score};
+use super::score::{excess, wilson_lower_dispersed, z_score};
 use super::series::{Counts, Series};
 use super::slices::{Cell, Dim, Interner, SliceKey, ValueId};
 
@@ -54,6 +54,8 @@ pub(super) struct SliceState {
     pub(super) blocks: Series,
     /// Baseline cache: (block it was computed for, rate).
     pub(super) baseline: Option<(i64, Option<f64>)>,
+    /// Variance of its failure counts over the binomial one (from history).
+    pub(super) dispersion: f64,
     phase: Phase,
 }
 
@@ -217,6 +219,7 @@ impl Detector {
             minutes: Series::default(),
             blocks: Series::default(),
             baseline: None,
+            dispersion: 1.0,
             phase: Phase::Idle,
         });
         self.index.insert(key, i);
@@ -280,12 +283,13 @@ impl Detector {
         Some(excess(c.failures, c.attempts, p0))
     }
 
-    fn breach(&self, c: Counts, p0: f64) -> Option<f64> {
+    fn breach(&self, i: usize, c: Counts, p0: f64) -> Option<f64> {
         let cfg = &self.cfg;
+        let phi = self.slices[i].dispersion;
         (c.attempts >= cfg.min_attempts
             && excess(c.failures, c.attempts, p0) >= cfg.min_excess
-            && wilson_lower(c.failures, c.attempts, cfg.z) >= p0 * cfg.min_ratio)
-            .then(|| z_score(c.failures, c.attempts, p0))
+            && wilson_lower_dispersed(c.failures, c.attempts, cfg.z, phi) >= p0 * cfg.min_ratio)
+            .then(|| z_score(c.failures, c.attempts, p0) / phi.sqrt())
     }
 
     fn judge(&mut self, i: usize, t: i64) -> Option<Eval> {
@@ -295,19 +299,19 @@ impl Detector {
         let mut eval = Eval {
             slice: i,
             breach: false,
-            score: z_score(long.failures, long.attempts, p0),
+            score: z_score(long.failures, long.attempts, p0) / self.slices[i].dispersion.sqrt(),
             window_ms: self.cfg.window_ms,
             counts: long,
             p0,
         };
-        if let Some(score) = self.breach(long, p0) {
+        if let Some(score) = self.breach(i, long, p0) {
             eval.breach = true;
             eval.score = score;
         }
         if self.cfg.short_window_ms > 0 {
             let (from, to) = self.minutes(t, self.cfg.short_window_ms);
             let short = self.window(i, from, to);
-            if let Some(score) = self.breach(short, p0)
+            if let Some(score) = self.breach(i, short, p0)
                 && (!eval.breach || score > eval.score)
             {
                 eval = Eval {
@@ -327,16 +331,27 @@ impl Detector {
     /// union (a parent explains its child outright) holds at least
     /// `explain_share` of `b`'s excess failures.
     fn explains(&mut self, s: usize, b: usize, t: i64) -> bool {
-        let Some(union) = self.slices[s].key.union(&self.slices[b].key) else {
+        let (sk, bk) = (self.slices[s].key, self.slices[b].key);
+        let Some(union) = sk.union(&bk) else {
             return false;
         };
-        let Some(&u) = self.index.get(&union) else {
-            return false;
+        let eu = match self.index.get(&union) {
+            Some(&u) if u == b => return true,
+            Some(&u) => self.excess_at(u, t),
+            // Three dimensions are not tracked: bound the union's excess by
+            // the tracked unions with `b`'s parents.
+            None => Dim::ALL
+                .into_iter()
+                .filter(|d| bk.get(*d).is_some() && sk.get(*d).is_none())
+                .filter_map(|d| {
+                    let mut parent = bk;
+                    parent.0[d as usize] = None;
+                    let u = *self.index.get(&sk.union(&parent)?)?;
+                    self.excess_at(u, t)
+                })
+                .reduce(f64::min),
         };
-        if u == b {
-            return true;
-        }
-        match (self.excess_at(u, t), self.excess_at(b, t)) {
+        match (eu, self.excess_at(b, t)) {
             (Some(eu), Some(eb)) if eb > 0.0 => eu >= self.cfg.explain_share * eb,
             _ => false,
         }

@@ -4,11 +4,18 @@
 /// `z` standard deviations: the lowest rate the data make plausible. With few
 /// attempts it stays low, so 3 failures out of 5 at night do not page.
 pub fn wilson_lower(failures: u64, attempts: u64, z: f64) -> f64 {
-    if attempts == 0 {
+    wilson_lower_dispersed(failures, attempts, z, 1.0)
+}
+
+/// [`wilson_lower`] for failures that come in clusters (a shopper retrying
+/// a failing payment fails again): with a variance `dispersion` times the
+/// binomial one, the evidence is that of `attempts / dispersion` attempts.
+pub fn wilson_lower_dispersed(failures: u64, attempts: u64, z: f64, dispersion: f64) -> f64 {
+    let n = attempts as f64 / dispersion.max(1.0);
+    if n <= 0.0 {
         return 0.0;
     }
-    let n = attempts as f64;
-    let p = failures as f64 / n;
+    let p = failures as f64 / attempts as f64;
     let z2 = z * z;
     let centre = p + z2 / (2.0 * n);
     let spread = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
@@ -44,6 +51,8 @@ mod tests {
         assert!((0.55..0.6).contains(&big), "{big}");
         assert_eq!(wilson_lower(0, 0, 3.0), 0.0);
         assert_eq!(wilson_lower(0, 100, 3.0), 0.0);
+        // Clustered failures are weaker evidence.
+        assert!(wilson_lower_dispersed(600, 1000, 3.0, 4.0) < big - 0.03);
     }
 
     #[test]
