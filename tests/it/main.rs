@@ -36,6 +36,9 @@
 //! - `alertmanager`: alert delivery (`dashboards::alerting`) to a real
 //!   Alertmanager: labels and annotations in its v2 API, retried while it is
 //!   down, kept active while re-sent, gone once resolved.
+//! - `browser`: the dashboard in headless Chromium (`chromedriver`) against
+//!   `serve` fed by the simulator: charts with data, a filter that changes
+//!   them, the SQL console's rows, hostile event text inert; screenshots.
 //! - `pg`: the Postgres wire endpoint with the real `psql`: saved query SQL,
 //!   types, errors, `\d`, refused statements, hostile input, the token.
 
@@ -43,6 +46,7 @@ mod alertmanager;
 mod api;
 mod backtest;
 mod broker;
+mod browser;
 mod decode_simulated;
 mod ingest;
 mod live;
