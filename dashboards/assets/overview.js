@@ -95,6 +95,10 @@ async function alerts(box, drill) {
     fill(box, errorBox(err));
     return;
   }
+  if (data && data.enabled === false) {
+    fill(box, el("p", { class: "muted", text: "No alerts (spike detection is off on this server)." }));
+    return;
+  }
   const list = Array.isArray(data) ? data : data.alerts || [];
   const firing = list.filter((a) => a.status === "firing");
   const shown = firing.length ? firing : list.slice(0, 5);
