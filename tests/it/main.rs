@@ -39,6 +39,8 @@
 //! - `browser`: the dashboard in headless Chromium (`chromedriver`) against
 //!   `serve` fed by the simulator: charts with data, a filter that changes
 //!   them, the SQL console's rows, hostile event text inert; screenshots.
+//! - `runbooks`: `serve --runbooks FILE` over the built-in runbooks on
+//!   `/api/runbooks`; missing, malformed, oversized files refused.
 //! - `pg`: the Postgres wire endpoint with the real `psql`: saved query SQL,
 //!   types, errors, `\d`, refused statements, hostile input, the token.
 
@@ -55,6 +57,7 @@ mod outage;
 mod pg;
 mod prometheus;
 mod rebalance;
+mod runbooks;
 mod serve;
 mod simulate;
 mod sql;
