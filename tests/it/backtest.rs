@@ -277,3 +277,50 @@ fn backtest_skips_and_counts_malformed_lines_and_refuses_bad_input() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn backtest_over_the_data_dir_catches_what_the_file_replay_catches() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, truth) = simulate(dir.path());
+    let data = dir.path().join("data");
+    crate::support::ledger::store_ndjson(
+        Path::new(&events),
+        &data,
+        b"it-backtest-secret-0123456789",
+    );
+    let data = data.to_string_lossy().into_owned();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["backtest", "--truth", &truth, "--format", "json"];
+        args.extend_from_slice(extra);
+        let out = orderpulse(&args);
+        let err = text(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {err}");
+        let alerts: Vec<Value> = text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (alerts, err)
+    };
+    let (from_dir, err) = run(&[
+        "--data-dir",
+        &data,
+        "--from",
+        "2026-11-01T01:00:00Z",
+        "--to",
+        "2026-11-01T04:00:00Z",
+    ]);
+    let (from_file, _) = run(&["--input", &events]);
+    assert!(err.contains("aggregate rows"), "{err}");
+    let recall = err
+        .lines()
+        .find(|l| l.starts_with("recall"))
+        .unwrap_or_default();
+    assert_eq!(recall.split_whitespace().nth(1), Some("100.0%"), "{err}");
+    let slices = |a: &[Value]| a.iter().map(|x| x["slice"].clone()).collect::<Vec<_>>();
+    assert!(!from_dir.is_empty());
+    assert_eq!(
+        slices(&from_dir),
+        slices(&from_file),
+        "{from_dir:#?}\n{from_file:#?}"
+    );
+}
