@@ -2,6 +2,7 @@
 
 mod backtest;
 mod demo;
+mod detector;
 mod ingest;
 mod query;
 mod serve;

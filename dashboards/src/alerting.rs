@@ -16,11 +16,15 @@
 //! - `webhook`: one alert object per POST, in order.
 //! - `alertmanager`: `postableAlert`s, firing ones re-sent every interval.
 //! - `store`: [`AlertStore`], the `alerts` table's Parquet files.
+//! - `watch`: [`Watch`], the detector loop of `serve` (minute counts from
+//!   `analytics`, warm-up on stored history), and [`AlertsView`], what
+//!   `GET /api/alerts` shows.
 
 mod alertmanager;
 mod http;
 mod queue;
 mod store;
+mod watch;
 mod webhook;
 
 use std::sync::Arc;
@@ -33,15 +37,11 @@ use tokio_util::sync::CancellationToken;
 
 pub use alertmanager::{ALERT_NAME, postable};
 pub use store::{ALERTS_DIR, AlertStore, to_batch};
+pub use watch::{AlertsView, Watch, WatchConfig};
 
 use crate::{Error, Result};
 
-/// `orderpulse_alert_notifications_total{receiver,outcome}`: alert states
-/// per receiver (`alertmanager`, `webhook`) and outcome (`delivered`,
-/// `retried`, `refused`, `dropped`).
-pub const ALERT_NOTIFICATIONS_TOTAL: &str = "orderpulse_alert_notifications_total";
-/// `orderpulse_alert_notifications_queued{receiver}`: waiting for a receiver.
-pub const ALERT_NOTIFICATIONS_QUEUED: &str = "orderpulse_alert_notifications_queued";
+use model::metrics::{ALERT_NOTIFICATIONS_QUEUED, ALERT_NOTIFICATIONS_TOTAL};
 
 /// Where and how alerts are delivered.
 #[derive(Debug, Clone)]

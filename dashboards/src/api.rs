@@ -35,6 +35,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use model::runbooks::Runbooks;
+
+use crate::alerting::AlertsView;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -60,6 +62,9 @@ pub struct ApiState {
     pub max_in_flight: usize,
     /// What `GET /api/runbooks` shows (`--runbooks`, default built in).
     pub runbooks: Arc<Runbooks>,
+    /// What `GET /api/alerts` shows (empty and `enabled: false` unless
+    /// `serve` runs the detector).
+    pub alerts: AlertsView,
 }
 
 impl ApiState {
@@ -70,6 +75,7 @@ impl ApiState {
             token: None,
             max_in_flight: MAX_IN_FLIGHT,
             runbooks: Arc::new(Runbooks::builtin()),
+            alerts: AlertsView::default(),
         }
     }
 }
@@ -83,6 +89,7 @@ pub fn routes(state: ApiState) -> Router {
         .route("/api/queries", get(list_queries))
         .route("/api/queries/{name}", get(saved_query))
         .with_state(state.analytics.clone())
+        .route("/api/alerts", get(alerts).with_state(state.alerts.clone()))
         .merge(pages::routes(state.analytics, state.runbooks))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route_layer(axum::middleware::from_fn_with_state(permits, shed_load))
@@ -90,6 +97,23 @@ pub fn routes(state: ApiState) -> Router {
             token,
             auth::require_token,
         ))
+}
+
+/// `GET /api/alerts`: `{"enabled": bool, "firing": n, "alerts": [...]}`,
+/// the firing alerts (strongest first) then the recently resolved (newest
+/// first), each the CONTRACT section 7 object.
+async fn alerts(State(view): State<AlertsView>) -> Response {
+    let (enabled, alerts) = view.snapshot();
+    let firing = alerts
+        .iter()
+        .filter(|a| a.status == model::alert::AlertStatus::Firing)
+        .count();
+    Json(json!({
+        "enabled": enabled,
+        "firing": firing,
+        "alerts": alerts,
+    }))
+    .into_response()
 }
 
 /// Middleware: 503 when `max_in_flight` requests are already being handled.

@@ -42,6 +42,11 @@ pub const INGEST_BROKER_UP: &str = "orderpulse_ingest_broker_up";
 pub const INGEST_STORAGE_WRITABLE: &str = "orderpulse_ingest_storage_writable";
 /// Spike alerts firing now.
 pub const ALERTS_FIRING: &str = "orderpulse_alerts_firing";
+/// `{receiver,outcome}`: alert states per receiver (`alertmanager`,
+/// `webhook`) and outcome (`delivered`, `retried`, `refused`, `dropped`).
+pub const ALERT_NOTIFICATIONS_TOTAL: &str = "orderpulse_alert_notifications_total";
+/// `{receiver}`: alert states waiting for a receiver.
+pub const ALERT_NOTIFICATIONS_QUEUED: &str = "orderpulse_alert_notifications_queued";
 
 /// Every metric name above, for tools that check what others spell (the
 /// Prometheus rules and the Grafana dashboard in `dashboards/`).
@@ -65,6 +70,8 @@ pub const ALL: &[&str] = &[
     INGEST_BROKER_UP,
     INGEST_STORAGE_WRITABLE,
     ALERTS_FIRING,
+    ALERT_NOTIFICATIONS_TOTAL,
+    ALERT_NOTIFICATIONS_QUEUED,
 ];
 
 /// Histograms, whose series are `{name}_bucket`, `{name}_sum`, `{name}_count`.

@@ -8,9 +8,11 @@ mod score;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use analytics::detect::{Detector, DetectorConfig, parse_silences};
+use analytics::detect::{Detector, DetectorConfig};
+
+use super::detector::DetectorArgs;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use ingest::simulate::Truth;
@@ -77,42 +79,8 @@ pub(crate) struct BacktestArgs {
     #[arg(long, env = "ORDERPULSE_BACKTEST_TO", value_parser = parse_time)]
     to: Option<i64>,
 
-    /// How often the detector evaluates, in event time.
-    #[arg(long, env = "ORDERPULSE_ALERT_INTERVAL", default_value = "30s", value_parser = parse_interval)]
-    alert_interval: Duration,
-
-    /// The recent window compared with each slice's baseline (whole minutes).
-    #[arg(long, env = "ORDERPULSE_ALERT_WINDOW", default_value = "5m", value_parser = parse_minutes)]
-    alert_window: Duration,
-
-    /// How long a slice must keep breaching before it fires.
-    #[arg(long = "alert-for", env = "ORDERPULSE_ALERT_FOR", default_value = "30s", value_parser = parse_span)]
-    alert_for: Duration,
-
-    /// How long a firing slice must stay back to normal before it resolves.
-    #[arg(long, env = "ORDERPULSE_ALERT_QUIET", default_value = "3m", value_parser = parse_span)]
-    alert_quiet: Duration,
-
-    /// Fewest attempts in the window for a verdict on a slice.
-    #[arg(long, env = "ORDERPULSE_ALERT_MIN_ATTEMPTS", default_value_t = 50)]
-    alert_min_attempts: u64,
-
-    /// Fewest failures above the baseline's prediction for a slice to fire.
-    #[arg(long, env = "ORDERPULSE_ALERT_MIN_EXCESS", default_value_t = 8.0, value_parser = parse_positive)]
-    alert_min_excess: f64,
-
-    /// Standard deviations of the Wilson lower bound on a slice's rate.
-    #[arg(long, env = "ORDERPULSE_ALERT_Z", default_value_t = 4.0, value_parser = parse_positive)]
-    alert_z: f64,
-
-    /// The rate's lower bound must exceed the baseline times this to fire.
-    #[arg(long, env = "ORDERPULSE_ALERT_MIN_RATIO", default_value_t = 1.5, value_parser = parse_positive)]
-    alert_min_ratio: f64,
-
-    /// Silences (maintenance windows), a TOML file of [[silence]] entries
-    /// with slice = { dimension = "value" }, start, end (RFC 3339), comment.
-    #[arg(long, env = "ORDERPULSE_SILENCES", value_name = "FILE")]
-    silences: Option<PathBuf>,
+    #[command(flatten)]
+    detector: DetectorArgs,
 
     /// Runbooks file whose entries replace the built-in ones (runbooks.toml format).
     #[arg(long, env = "ORDERPULSE_RUNBOOKS", value_name = "FILE")]
@@ -145,37 +113,6 @@ fn parse_time(s: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("`{s}`: expected an RFC 3339 time, e.g. 2026-11-01T00:00:00+08:00"))
 }
 
-fn parse_span(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| format!("`{s}`: {e} (e.g. 30s, 5m)"))?;
-    if d > Duration::from_secs(86_400) {
-        return Err(format!("`{s}`: at most 24h"));
-    }
-    Ok(d)
-}
-
-fn parse_interval(s: &str) -> Result<Duration, String> {
-    let d = parse_span(s)?;
-    if d < Duration::from_secs(1) {
-        return Err(format!("`{s}`: at least 1s"));
-    }
-    Ok(d)
-}
-
-fn parse_minutes(s: &str) -> Result<Duration, String> {
-    let d = parse_span(s)?;
-    if d.is_zero() || d.as_secs() % 60 != 0 || d.subsec_nanos() != 0 {
-        return Err(format!("`{s}`: whole minutes, at least 1m"));
-    }
-    Ok(d)
-}
-
-fn parse_positive(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-        _ => Err(format!("`{s}`: expected a number >= 0")),
-    }
-}
-
 fn parse_percent(s: &str) -> Result<f64, String> {
     match s.trim_end_matches('%').parse::<f64>() {
         Ok(x) if x > 0.0 && x < 100.0 => Ok(x / 100.0),
@@ -183,10 +120,6 @@ fn parse_percent(s: &str) -> Result<f64, String> {
             "`{s}`: expected a percentage between 0 and 100, e.g. 10"
         )),
     }
-}
-
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Most bytes of a truth file read.
@@ -207,29 +140,11 @@ fn read_truth(path: &std::path::Path) -> anyhow::Result<Truth> {
 
 impl BacktestArgs {
     fn detector_config(&self) -> anyhow::Result<DetectorConfig> {
-        let mut cfg = DetectorConfig {
-            interval_ms: ms(self.alert_interval),
-            window_ms: ms(self.alert_window),
-            for_ms: ms(self.alert_for),
-            quiet_ms: ms(self.alert_quiet),
-            min_attempts: self.alert_min_attempts,
-            min_excess: self.alert_min_excess,
-            z: self.alert_z,
-            min_ratio: self.alert_min_ratio,
-            ..DetectorConfig::default()
+        let runbooks = match &self.runbooks {
+            Some(path) => Runbooks::load(path).map_err(|e| anyhow::anyhow!(e))?,
+            None => Runbooks::builtin(),
         };
-        cfg.short_window_ms = cfg.short_window_ms.min(cfg.window_ms);
-        if let Some(path) = &self.silences {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading --silences {}", path.display()))?;
-            cfg.silences = parse_silences(&text)
-                .map_err(|e| anyhow::anyhow!("--silences {}: {e}", path.display()))?;
-        }
-        if let Some(path) = &self.runbooks {
-            cfg.runbooks = Runbooks::load(path).map_err(|e| anyhow::anyhow!(e))?;
-        }
-        cfg.validate().map_err(|e| anyhow::anyhow!(e))?;
-        Ok(cfg)
+        self.detector.config(&runbooks)
     }
 }
 

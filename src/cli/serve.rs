@@ -1,11 +1,12 @@
-//! `orderpulse serve`: the ingest worker, analytics over its live rows and
-//! the HTTP surface (operations routes, the SQL API, `GET /`) in one
-//! process.
+//! `orderpulse serve`: the ingest worker, analytics over its live rows, the
+//! spike detector with alert delivery, and the HTTP surface (operations
+//! routes, the SQL API, `GET /`) in one process.
 //!
 //! Shutdown is ordered: SIGTERM/SIGINT stops the worker (stop polling →
 //! flush → durable write → commit offsets, bounded by
-//! `--shutdown-timeout`); HTTP stops last, so probes and queries answer
-//! while the worker drains.
+//! `--shutdown-timeout`) and the detector; alert receivers get one last
+//! bounded try; HTTP stops last, so probes and queries answer while the
+//! worker drains.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,11 +15,13 @@ use std::time::Duration;
 use analytics::{Analytics, AnalyticsConfig, Limits, SavedQueries};
 use anyhow::Context;
 use clap::Args;
+use dashboards::alerting::{AlertStore, AlertingConfig, AlertsView, Notifier, Watch, WatchConfig};
 use dashboards::api::{ApiState, ApiToken, check_bind};
 use dashboards::ops::OpsState;
 use model::runbooks::Runbooks;
 use tokio_util::sync::CancellationToken;
 
+use super::detector::DetectorArgs;
 use super::ingest::{WorkerArgs, print_report, run_worker};
 
 const AFTER_HELP: &str = "\
@@ -36,6 +39,15 @@ HTTP (on --http-addr):
   GET  /api/samples            newest failed attempts of a slice (same filters, &limit=)
   GET  /api/rejected           rejected records per reason over time, and samples
   GET  /api/runbooks           the runbook of every failure cause
+  GET  /api/alerts             firing spike alerts, then the recently resolved
+
+ALERTS:
+  Every --alert-interval the spike detector counts the new events per
+  failure_cause, channel and payment_method (and pairs), compares each
+  slice's failure rate with its own seasonal baseline (warmed on
+  --alert-history of stored events at start), and writes what fired or
+  resolved to the `alerts` table, /api/alerts, orderpulse_alerts_firing,
+  Alertmanager (--alertmanager-url) and a webhook (--alert-webhook-url).
 
 AUTH:
   Set ORDERPULSE_API_TOKEN (environment only) to require
@@ -51,6 +63,61 @@ pub(crate) struct ServeArgs {
 
     #[command(flatten)]
     pub(crate) http: HttpArgs,
+
+    // Boxed: the arguments of every command share one enum.
+    #[command(flatten)]
+    pub(crate) alerts: Box<AlertArgs>,
+}
+
+/// Spike detection and alert delivery.
+#[derive(Debug, Args)]
+pub(crate) struct AlertArgs {
+    #[command(flatten)]
+    pub(crate) detector: DetectorArgs,
+
+    /// Send spike alerts to Alertmanager at this base URL (its v2 API),
+    /// e.g. http://127.0.0.1:9093. Firing alerts are re-sent every minute.
+    #[arg(long, env = "ORDERPULSE_ALERTMANAGER_URL", value_name = "URL")]
+    alertmanager_url: Option<String>,
+
+    /// POST every alert state change (one JSON alert object, CONTRACT
+    /// section 7) to this URL; retried with backoff while it fails.
+    #[arg(long, env = "ORDERPULSE_ALERT_WEBHOOK_URL", value_name = "URL")]
+    alert_webhook_url: Option<String>,
+
+    /// Events are counted once they are this old (e.g. 10s); events that
+    /// arrive later than that are not counted.
+    #[arg(long, env = "ORDERPULSE_ALERT_LATENESS", default_value = "10s", value_parser = parse_duration)]
+    alert_lateness: Duration,
+
+    /// Stored history read at start so baselines exist at once (e.g. 7d,
+    /// 24h; 0s for none).
+    #[arg(long, env = "ORDERPULSE_ALERT_HISTORY", default_value = "7d", value_parser = parse_duration)]
+    alert_history: Duration,
+
+    /// Do not run the spike detector (no alerts at all).
+    #[arg(long, env = "ORDERPULSE_NO_ALERTS")]
+    no_alerts: bool,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 10s, 24h, 7d)"))
+}
+
+impl AlertArgs {
+    fn detector(&self, runbooks: &Runbooks) -> anyhow::Result<analytics::detect::Detector> {
+        let config = self.detector.config(runbooks)?;
+        analytics::detect::Detector::new(config).map_err(|e| anyhow::anyhow!("alert settings: {e}"))
+    }
+
+    fn delivery(&self, http_addr: SocketAddr) -> AlertingConfig {
+        AlertingConfig {
+            alertmanager_url: self.alertmanager_url.clone(),
+            webhook_url: self.alert_webhook_url.clone(),
+            generator_url: Some(format!("http://{http_addr}/")),
+            ..AlertingConfig::default()
+        }
+    }
 }
 
 /// The HTTP address and the query limits of the SQL API.
@@ -157,6 +224,11 @@ pub(crate) async fn serve(
     let token = ApiToken::from_env();
     check_bind(args.http.http_addr, token.as_ref())?;
     let runbooks = std::sync::Arc::new(args.http.runbooks()?);
+    let detector = if args.alerts.no_alerts {
+        None
+    } else {
+        Some(args.alerts.detector(&runbooks)?)
+    };
     let registry = prometheus::Registry::new();
     let shutdown_timeout = args.worker.shutdown_timeout;
     let config = args.worker.config(&registry, demo)?;
@@ -180,6 +252,42 @@ pub(crate) async fn serve(
         }
         None => None,
     };
+    // The detector and alert delivery: stopped with the worker; receivers
+    // get one last bounded try.
+    let alert_stop = CancellationToken::new();
+    let mut alert_tasks = Vec::new();
+    let view = match detector {
+        None => AlertsView::default(),
+        Some(detector) => {
+            let (notifier, tasks) = Notifier::start(
+                &args.alerts.delivery(args.http.http_addr),
+                Some(&registry),
+                &alert_stop,
+            )?;
+            alert_tasks.extend(tasks);
+            let view = AlertsView::enabled();
+            let firing = prometheus::IntGauge::new(
+                model::metrics::ALERTS_FIRING,
+                "Spike alerts firing now",
+            )?;
+            registry.register(Box::new(firing.clone()))?;
+            let watch = Watch {
+                analytics: analytics.clone(),
+                detector,
+                notifier,
+                store: Some(AlertStore::new(&config.data_dir)),
+                view: view.clone(),
+                firing_gauge: Some(firing),
+                config: WatchConfig {
+                    interval: args.alerts.detector.alert_interval,
+                    lateness: args.alerts.alert_lateness,
+                    history: args.alerts.alert_history,
+                },
+            };
+            alert_tasks.push(tokio::spawn(watch.run(alert_stop.clone())));
+            view
+        }
+    };
     let router = dashboards::app::router(
         OpsState {
             registry,
@@ -188,6 +296,7 @@ pub(crate) async fn serve(
         ApiState {
             token,
             runbooks,
+            alerts: view,
             ..ApiState::new(analytics)
         },
     );
@@ -197,6 +306,10 @@ pub(crate) async fn serve(
         .with_context(|| format!("binding --http-addr {addr}"))?;
     announce(format!("http://{bound}/"));
     let result = run_worker(config, shutdown, shutdown_timeout).await;
+    alert_stop.cancel();
+    for task in alert_tasks {
+        let _ = task.await;
+    }
     http_stop.cancel();
     let _ = http.await;
     if let Some(pg) = pg {

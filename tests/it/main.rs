@@ -27,6 +27,10 @@
 //!   `orderpulse demo`: simulated rows in `/api/sql` within 20 s, clean exit.
 //! - `backtest`: `orderpulse backtest` over a simulated run with one incident
 //!   and one decoy, scored against its truth; malformed and bad input.
+//! - `spike`: `serve` with the spike detector on a real broker while the
+//!   simulator runs an Alipay outage in real time: one alert on that slice
+//!   within two intervals of the onset, in /api/alerts, the `alerts` table
+//!   and `orderpulse_alerts_firing`; resolved after the outage; nothing else.
 //! - `decode_simulated`: the decoder against the simulator's ground truth.
 //! - `prometheus`: `dashboards/prometheus/alerts.yml` under `promtool check
 //!   rules` and `promtool test rules`; a real Prometheus scraping `serve`
@@ -60,5 +64,6 @@ mod rebalance;
 mod runbooks;
 mod serve;
 mod simulate;
+mod spike;
 mod sql;
 mod support;

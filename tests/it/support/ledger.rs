@@ -186,12 +186,23 @@ pub(crate) fn assert_exactly_once(data_dir: &Path, topic: &str, expected: &Ledge
 /// of `order-attempts`, offsets in line order) and stores it in `data_dir`
 /// through the real sink, 1 000 records per flush, as ingest would.
 pub(crate) fn store_ndjson(ndjson: &Path, data_dir: &Path, secret: &[u8]) -> DecodeStats {
+    // 2026-11-02T02:00:00Z, after every event of the fixed-date tests.
+    store_ndjson_at(ndjson, data_dir, secret, 1_793_584_800_000)
+}
+
+/// [`store_ndjson`] as if ingested at `now_ms` (events later than that
+/// are rejected as from the future).
+pub(crate) fn store_ndjson_at(
+    ndjson: &Path,
+    data_dir: &Path,
+    secret: &[u8],
+    now_ms: i64,
+) -> DecodeStats {
     let body = std::fs::read_to_string(ndjson).expect("ndjson");
     let users = UserKeyHasher::new(secret).expect("secret");
     let mut decoder = Decoder::new(DecoderConfig::new(users));
     let sink = ParquetSink::new(data_dir, SinkOptions::default());
     let lines: Vec<&str> = body.lines().collect();
-    let now_ms = 1_793_584_800_000; // 2026-11-02T02:00:00Z, after every event
     for (chunk_no, chunk) in lines.chunks(1_000).enumerate() {
         let first = (chunk_no * 1_000) as i64;
         for (i, line) in chunk.iter().enumerate() {

@@ -1,0 +1,303 @@
+//! The spike detector inside `orderpulse serve`: every interval it counts the
+//! newly complete minutes of `order_attempts` (stored and live rows, one
+//! aggregate query), feeds them to [`analytics::detect::Detector`], and
+//! hands the alerts that fired or resolved to the `alerts` table, the
+//! receivers ([`Notifier`]) and `GET /api/alerts` ([`AlertsView`]).
+//!
+//! Event time drives the detector. Each run counts the events with
+//! `ts` in `[where the last run stopped, now - lateness)`, so every event is
+//! counted once, provided it is queryable (ingest makes rows live within a
+//! second) before it is `lateness` old; later ones are not counted. At start
+//! the detector is warmed on `history` of stored events, so baselines exist
+//! at once, and what fired and resolved within that history is not sent
+//! again (what is still firing at its end is).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use analytics::Analytics;
+use analytics::detect::Detector;
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMillisecondType};
+use model::alert::{Alert, AlertStatus};
+use prometheus::IntGauge;
+use tokio_util::sync::CancellationToken;
+
+use super::{AlertStore, Notifier};
+use crate::{Error, Result};
+
+const MINUTE_MS: i64 = 60_000;
+const DAY_MS: i64 = 86_400_000;
+/// Resolved alerts `GET /api/alerts` keeps showing.
+const RECENT: usize = 50;
+
+/// What `GET /api/alerts` shows: firing alerts and the recently resolved.
+#[derive(Debug, Clone, Default)]
+pub struct AlertsView {
+    inner: Arc<RwLock<ViewState>>,
+}
+
+#[derive(Debug, Default)]
+struct ViewState {
+    enabled: bool,
+    firing: Vec<Alert>,
+    resolved: VecDeque<Alert>,
+}
+
+impl AlertsView {
+    /// A view that says alerting runs (an empty one says it does not).
+    pub fn enabled() -> Self {
+        let view = Self::default();
+        if let Ok(mut s) = view.inner.write() {
+            s.enabled = true;
+        }
+        view
+    }
+
+    /// Applies state changes in order.
+    pub fn apply(&self, changes: &[Alert]) {
+        let Ok(mut s) = self.inner.write() else {
+            return;
+        };
+        for alert in changes {
+            s.firing.retain(|a| a.id != alert.id);
+            match alert.status {
+                AlertStatus::Firing => s.firing.push(alert.clone()),
+                AlertStatus::Resolved => {
+                    s.resolved.push_front(alert.clone());
+                    s.resolved.truncate(RECENT);
+                }
+            }
+        }
+    }
+
+    /// Whether alerting runs; firing alerts (strongest first), then the
+    /// recently resolved (newest first).
+    pub fn snapshot(&self) -> (bool, Vec<Alert>) {
+        let Ok(s) = self.inner.read() else {
+            return (false, Vec::new());
+        };
+        let mut firing = s.firing.clone();
+        firing.sort_by(|a, b| b.score.total_cmp(&a.score));
+        firing.extend(s.resolved.iter().cloned());
+        (s.enabled, firing)
+    }
+
+    pub fn firing(&self) -> usize {
+        self.inner.read().map(|s| s.firing.len()).unwrap_or(0)
+    }
+}
+
+/// How the watch runs.
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    /// Wall-clock time between runs (the detector's interval is event time).
+    pub interval: Duration,
+    /// How old an event must be before it is counted.
+    pub lateness: Duration,
+    /// Stored history read at start to warm the baselines.
+    pub history: Duration,
+}
+
+/// The detector loop of `serve`.
+pub struct Watch {
+    pub analytics: Analytics,
+    pub detector: Detector,
+    pub notifier: Notifier,
+    pub store: Option<AlertStore>,
+    pub view: AlertsView,
+    pub firing_gauge: Option<IntGauge>,
+    pub config: WatchConfig,
+}
+
+impl Watch {
+    /// Warms up on history, then runs every interval until `shutdown`.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut counted = match self.warm_up(now).await {
+            Ok(until) => until,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading alert history failed; baselines start empty");
+                complete_until(now, self.config.lateness)
+            }
+        };
+        let mut ticks = tokio::time::interval(self.config.interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = shutdown.cancelled() => return,
+            }
+            let now = chrono::Utc::now().timestamp_millis();
+            match self.step(counted, now).await {
+                Ok(until) => counted = until,
+                Err(e) => {
+                    tracing::warn!(error = %e, "alert detection run failed; retrying next interval")
+                }
+            }
+        }
+    }
+
+    /// Feeds `[history start, last complete minute)` and evaluates it,
+    /// keeping only what is still firing at the end; returns where counting
+    /// stopped.
+    async fn warm_up(&mut self, now: i64) -> Result<i64> {
+        let until = complete_until(now, self.config.lateness);
+        let history = i64::try_from(self.config.history.as_millis()).unwrap_or(i64::MAX);
+        let mut from = (until - history).div_euclid(MINUTE_MS) * MINUTE_MS;
+        let mut minutes = 0u64;
+        while from < until {
+            let to = (from + DAY_MS).min(until);
+            minutes += self.feed(from, to).await?;
+            from = to;
+        }
+        let _past = self.detector.advance(until);
+        let firing = self.detector.firing();
+        tracing::info!(
+            minutes_with_events = minutes,
+            firing = firing.len(),
+            "alert baselines warmed on stored history"
+        );
+        self.publish(&firing);
+        Ok(until)
+    }
+
+    /// Counts the minutes completed since `counted`, evaluates, publishes.
+    async fn step(&mut self, counted: i64, now: i64) -> Result<i64> {
+        let until = complete_until(now, self.config.lateness);
+        if until > counted {
+            self.feed(counted, until).await?;
+        }
+        let changes = self.detector.advance(until.max(counted));
+        self.publish(&changes);
+        Ok(until.max(counted))
+    }
+
+    fn publish(&mut self, changes: &[Alert]) {
+        if !changes.is_empty() {
+            for a in changes {
+                tracing::info!(id = %a.id, status = ?a.status, slice = ?a.slice, rate = a.failure_rate, baseline = a.baseline_rate, "spike alert");
+            }
+            if let Some(store) = &self.store
+                && let Err(e) = store.append(changes)
+            {
+                tracing::error!(error = %e, "storing alert states failed");
+            }
+            self.notifier.notify(changes);
+            self.view.apply(changes);
+        }
+        if let Some(g) = &self.firing_gauge {
+            g.set(self.view.firing() as i64);
+        }
+    }
+
+    /// Adds the counts of `[from, to)` (minute-aligned, ms) to the detector;
+    /// returns how many (minute, cell) rows there were.
+    async fn feed(&mut self, from: i64, to: i64) -> Result<u64> {
+        let sql = format!(
+            "SELECT date_bin(INTERVAL '1 minute', ts) AS minute, channel, payment_method, \
+             failure_cause, outcome = 'failure' AS failed, count(*) AS n \
+             FROM order_attempts \
+             WHERE ts >= to_timestamp_millis({from}) AND ts < to_timestamp_millis({to}) \
+             GROUP BY 1, 2, 3, 4, 5"
+        );
+        let out = self
+            .analytics
+            .sql(&sql)
+            .await
+            .map_err(|e| Error::Config(format!("counting minutes for alerts: {e}")))?;
+        tracing::debug!(%sql, batches = out.batches.len(), "alert counts");
+        let mut rows = 0u64;
+        let unexpected = |e: arrow::error::ArrowError| Error::Config(format!("alert counts: {e}"));
+        for batch in &out.batches {
+            // Each column cast to the one type read below, whatever the
+            // engine returned (dictionaries, nanosecond timestamps, ...).
+            let cast = |i: usize, to: &DataType| arrow::compute::cast(batch.column(i), to);
+            let minute =
+                cast(0, &DataType::Timestamp(TimeUnit::Millisecond, None)).map_err(unexpected)?;
+            let channel = cast(1, &DataType::Utf8).map_err(unexpected)?;
+            let method = cast(2, &DataType::Utf8).map_err(unexpected)?;
+            let cause = cast(3, &DataType::Utf8).map_err(unexpected)?;
+            let failed = cast(4, &DataType::Boolean).map_err(unexpected)?;
+            let n = cast(5, &DataType::Int64).map_err(unexpected)?;
+            let minute = minute.as_primitive::<TimestampMillisecondType>();
+            let channel = channel.as_string::<i32>();
+            let method = method.as_string::<i32>();
+            let cause = cause.as_string::<i32>();
+            let failed = failed.as_boolean();
+            let n = n.as_primitive::<Int64Type>();
+            for row in 0..batch.num_rows() {
+                if minute.is_null(row) || channel.is_null(row) {
+                    continue;
+                }
+                let method = (!method.is_null(row)).then(|| method.value(row));
+                // A failure without a cause counts as `unknown`.
+                let cause = (!failed.is_null(row) && failed.value(row)).then(|| {
+                    if cause.is_null(row) {
+                        "unknown"
+                    } else {
+                        cause.value(row)
+                    }
+                });
+                let cell = self.detector.cell(channel.value(row), method, cause);
+                let count = u32::try_from(n.value(row)).unwrap_or(u32::MAX);
+                self.detector.add(minute.value(row), cell, count);
+                rows += 1;
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// Events before this instant are counted.
+fn complete_until(now_ms: i64, lateness: Duration) -> i64 {
+    now_ms - i64::try_from(lateness.as_millis()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_count_once_they_are_late_enough() {
+        let t = 1_793_530_000_123;
+        assert_eq!(complete_until(t, Duration::from_secs(10)), t - 10_000);
+    }
+
+    #[test]
+    fn the_view_lists_firing_first_and_keeps_recent_resolved() {
+        let view = AlertsView::enabled();
+        let alert = |id: &str, status, score| Alert {
+            id: id.into(),
+            status,
+            slice: Default::default(),
+            started_at: "2026-11-01T00:00:00.000Z".into(),
+            resolved_at: None,
+            window_seconds: 300,
+            attempts: 100,
+            failures: 10,
+            failure_rate: 0.1,
+            baseline_rate: 0.01,
+            score,
+            contributors: vec![],
+            runbook: String::new(),
+        };
+        view.apply(&[
+            alert("a", AlertStatus::Firing, 5.0),
+            alert("b", AlertStatus::Firing, 9.0),
+        ]);
+        assert_eq!(view.firing(), 2);
+        view.apply(&[alert("a", AlertStatus::Resolved, 5.0)]);
+        for i in 0..60 {
+            view.apply(&[alert(&format!("r{i}"), AlertStatus::Resolved, 1.0)]);
+        }
+        let (enabled, list) = view.snapshot();
+        assert!(enabled);
+        assert_eq!(list[0].id, "b");
+        assert_eq!(list[1].id, "r59", "newest resolved next");
+        assert_eq!(list.len(), 1 + RECENT);
+        assert_eq!(view.firing(), 1);
+        assert!(!AlertsView::default().snapshot().0);
+    }
+}
