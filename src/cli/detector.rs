@@ -167,7 +167,7 @@ mod tests {
             (&["--alert-interval", "2d"], "at most 24h"),
             (&["--alert-window", "90s"], "whole minutes"),
             (&["--alert-for", "soon"], "e.g. 30s"),
-            (&["--alert-min-excess", "-1"], ">= 0"),
+            (&["--alert-min-excess=-1"], ">= 0"),
             (&["--alert-z", "NaN"], ">= 0"),
         ] {
             let err = parse(args).unwrap_err();
