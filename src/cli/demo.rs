@@ -9,9 +9,14 @@
 //! directory, removed on exit, unless `--data-dir` names an empty one to
 //! keep. User ids are hashed with the built-in demo secret unless
 //! `ORDERPULSE_USER_KEY_SECRET` is set.
+//!
+//! Before serving, the demo stores one simulated steady hour up to now
+//! (topic `demo-history`, through the real decoder and sink) so that the
+//! spike detector, which needs history for its baselines, alerts on the
+//! first incidents instead of only after a quarter of an hour.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser};
@@ -119,6 +124,64 @@ async fn simulate_forever(
     Ok(())
 }
 
+/// The topic name the seeded history is stored under (it never reaches
+/// Kafka; the name keeps its files apart from the live topic's ledger).
+const HISTORY_TOPIC: &str = "demo-history";
+
+/// Stores one simulated steady hour before now in `data_dir`, as ingest
+/// would (decoder, sink, flushes of 20 000 records), at most 20 events/s
+/// (baselines are rates: the volume need not match); returns the records.
+fn seed_history(data_dir: &Path, rate: f64, seed: u64) -> anyhow::Result<u64> {
+    use ingest::decode::{Decoder, DecoderConfig, Source, UserKeyHasher, rejected_batch};
+    use ingest::simulate::{SimConfig, Simulator};
+    use ingest::sink::{FlushRange, ParquetSink, SinkOptions};
+
+    let secret = std::env::var("ORDERPULSE_USER_KEY_SECRET").ok();
+    let users = UserKeyHasher::from_config(secret.as_deref(), true)?;
+    let mut decoder = Decoder::new(DecoderConfig::new(users));
+    let sink = ParquetSink::new(data_dir, SinkOptions::default());
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let sim = Simulator::new(SimConfig {
+        seed: seed.wrapping_add(0x5eed),
+        start_ms: now_ms - 3_600_000,
+        duration_ms: 3_600_000,
+        rate: rate.min(20.0),
+        ..SimConfig::default()
+    });
+    let mut first = 0i64;
+    let mut next = 0i64;
+    let flush = |decoder: &mut Decoder, first: i64, next: i64| -> anyhow::Result<()> {
+        let accepted = decoder.finish_batch()?;
+        let rejected = rejected_batch(&decoder.take_rejected())?;
+        let range = FlushRange {
+            topic: HISTORY_TOPIC.into(),
+            partition: 0,
+            first,
+            last: next - 1,
+        };
+        sink.write_flush(&range, &[accepted], Some(&rejected), now_ms)?;
+        Ok(())
+    };
+    for record in sim {
+        let src = Source {
+            topic: HISTORY_TOPIC,
+            partition: 0,
+            offset: next,
+            now_ms,
+        };
+        decoder.decode(&record.value, &src);
+        next += 1;
+        if next - first == 20_000 {
+            flush(&mut decoder, first, next)?;
+            first = next;
+        }
+    }
+    if next > first {
+        flush(&mut decoder, first, next)?;
+    }
+    Ok(u64::try_from(next).unwrap_or(0))
+}
+
 pub(crate) async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     // A bad --rate fails here, not later inside the simulator task.
     nested::<SimulateArgs>(&["--rate", &args.rate.to_string()]).context("--rate")?;
@@ -143,6 +206,17 @@ pub(crate) async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::
             (Some(temp), path)
         }
     };
+    let seeded = {
+        let (dir, rate, seed) = (data_dir.clone(), args.rate, args.seed);
+        tokio::task::spawn_blocking(move || seed_history(&dir, rate, seed))
+            .await
+            .context("seeding the demo's history")?
+            .context("seeding the demo's history")?
+    };
+    tracing::info!(
+        records = seeded,
+        "stored a simulated hour of history (spike alert baselines)"
+    );
     let broker = EmbeddedBroker::start(EmbeddedOptions {
         brokers: 1,
         bootstrap_port: Some(args.broker_port),

@@ -219,9 +219,11 @@ fn demo_serves_simulated_traffic_within_20_seconds_and_exits_cleanly() {
             .expect("start demo"),
     );
     let started = Instant::now();
+    // Live rows only: the demo also stores a simulated past hour
+    // (`demo-history`) for the spike detector's baselines.
     let rows = |table: &str| {
-        let body =
-            serde_json::to_vec(&json!({ "sql": format!("SELECT count(*) FROM {table}") })).unwrap();
+        let sql = format!("SELECT count(*) FROM {table} WHERE kafka_topic = 'order-attempts'");
+        let body = serde_json::to_vec(&json!({ "sql": sql })).unwrap();
         http::post_json(addr, "/api/sql", &[], &body)
             .filter(|r| r.status == 200)
             .and_then(|r| r.json()["rows"][0][0].as_i64())
@@ -235,6 +237,19 @@ fn demo_serves_simulated_traffic_within_20_seconds_and_exits_cleanly() {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
+    let history = {
+        let sql = "SELECT count(*), min(ts) FROM order_attempts WHERE kafka_topic = 'demo-history'";
+        let body = serde_json::to_vec(&json!({ "sql": sql })).unwrap();
+        http::post_json(addr, "/api/sql", &[], &body)
+            .expect("answer")
+            .json()
+    };
+    assert!(
+        history["rows"][0][0].as_i64().unwrap_or(0) > 10_000,
+        "no seeded history: {history}"
+    );
+    let alerts = http::get(addr, "/api/alerts", &[]).expect("answer").json();
+    assert_eq!(alerts["enabled"], true, "{alerts}");
     let printed = std::fs::read_to_string(&out).unwrap();
     assert!(
         printed.contains(&format!("open http://{addr}/")),
