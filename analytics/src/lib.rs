@@ -15,11 +15,15 @@
 //!   parameters are bound as typed values, never pasted into SQL.
 //! - [`detect`]: the spike detector ([`detect::Detector`]): slices, seasonal
 //!   baselines, volume-aware scores, guards, contributors; pure, no I/O.
+//! - [`counts`]: [`counts::cell_counts`], attempts per time bucket and
+//!   detector cell in one query (what `backtest --data-dir` and `serve`'s
+//!   alert loop feed the detector).
 //! - [`format`]: results as an aligned table, CSV or JSON.
 //! - [`error`]: the crate's error type.
 //!
 //! Analytics only reads: it never writes event data and never links Kafka.
 
+pub mod counts;
 pub mod detect;
 pub mod engine;
 pub mod error;

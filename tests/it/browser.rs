@@ -222,7 +222,7 @@ fn the_dashboard_in_headless_chromium_shows_data_filters_runs_sql_and_keeps_even
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("serve.log");
     let addr = free_addr();
-    let _serve = Running(
+    let serve = Running(
         Command::new(env!("CARGO_BIN_EXE_orderpulse"))
             .args(["serve", "--brokers", &broker.bootstrap(), "--topic", TOPIC])
             .args(["--data-dir", dir.path().join("data").to_str().unwrap()])
@@ -244,15 +244,7 @@ fn the_dashboard_in_headless_chromium_shows_data_filters_runs_sql_and_keeps_even
             .spawn()
             .expect("start serve"),
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http::get(addr, "/readyz", &[]).is_none_or(|r| r.status != 200) {
-        assert!(
-            Instant::now() < deadline,
-            "/readyz never 200:\n{}",
-            log_text(&log)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    serve.wait_ready(addr, &log);
 
     // Ten minutes of simulated traffic (with an outage and malformed
     // records), event times ending now, produced as fast as the broker takes.

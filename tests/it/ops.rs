@@ -169,19 +169,7 @@ fn readiness_and_metrics_follow_what_ingest_really_did() {
     let (_, metrics) = http_get(addr, "/metrics").unwrap();
 
     // Stop: SIGTERM, bounded, exit 0.
-    let pid = ingest.0.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let stopped = Instant::now();
-    let exit = loop {
-        if let Some(s) = ingest.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            stopped.elapsed() < Duration::from_secs(15),
-            "no exit within 15 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = ingest.sigterm(Duration::from_secs(15), &log);
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(exit.success(), "{log_text}");
     assert!(

@@ -81,15 +81,7 @@ fn serve_answers_sql_on_live_rows_and_stops_in_order_on_sigterm() {
             .spawn()
             .expect("start serve"),
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http::get(addr, "/readyz", &[]).is_none_or(|r| r.status != 200) {
-        assert!(
-            Instant::now() < deadline,
-            "/readyz never 200:\n{}",
-            log_text(&log)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    serve.wait_ready(addr, &log);
     for path in ["/healthz", "/metrics", "/", "/api/queries"] {
         let r = http::get(addr, path, &[]).expect("answer");
         assert_eq!(r.status, 200, "{path}: {}", r.text());
@@ -148,20 +140,7 @@ fn serve_answers_sql_on_live_rows_and_stops_in_order_on_sigterm() {
     assert_eq!(String::from_utf8_lossy(&psql.stdout).trim(), "201");
 
     // SIGTERM: the worker drains and stores, HTTP stops last, exit 0.
-    let pid = serve.0.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let stopped = Instant::now();
-    let exit = loop {
-        if let Some(s) = serve.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            stopped.elapsed() < Duration::from_secs(15),
-            "no exit within 15 s:\n{}",
-            log_text(&log)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = serve.sigterm(Duration::from_secs(15), &log);
     let text = log_text(&log);
     assert!(exit.success(), "{text}");
     assert!(text.contains("ingested 201 records"), "{text}");
@@ -266,20 +245,7 @@ fn demo_serves_simulated_traffic_within_20_seconds_and_exits_cleanly() {
         .expect("data dir printed");
     assert!(data_dir.exists());
 
-    let pid = demo.0.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let stopped = Instant::now();
-    let exit = loop {
-        if let Some(s) = demo.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            stopped.elapsed() < Duration::from_secs(15),
-            "no exit within 15 s:\n{}",
-            log_text(&log)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = demo.sigterm(Duration::from_secs(15), &log);
     assert!(exit.success(), "{}", log_text(&log));
     assert!(
         !data_dir.exists(),

@@ -104,15 +104,7 @@ fn an_outage_fires_one_alert_within_two_intervals_and_resolves_after_it() {
             .spawn()
             .expect("start serve"),
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http::get(addr, "/readyz", &[]).is_none_or(|r| r.status != 200) {
-        assert!(
-            Instant::now() < deadline,
-            "/readyz never 200:\n{}",
-            log_text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    serve.wait_ready(addr, &log);
     let body = serde_json::to_vec(&json!({
         "sql": "SELECT count(*) FROM order_attempts"
     }))
@@ -312,20 +304,6 @@ fn an_outage_fires_one_alert_within_two_intervals_and_resolves_after_it() {
         "{table}"
     );
 
-    Command::new("kill")
-        .args(["-TERM", &serve.0.id().to_string()])
-        .status()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = serve.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "serve did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = serve.sigterm(Duration::from_secs(20), &log);
     assert!(status.success(), "{}", log_text());
 }

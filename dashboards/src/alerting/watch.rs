@@ -18,8 +18,6 @@ use std::time::Duration;
 
 use analytics::Analytics;
 use analytics::detect::Detector;
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMillisecondType};
 use model::alert::{Alert, AlertStatus};
 use prometheus::IntGauge;
 use tokio_util::sync::CancellationToken;
@@ -192,61 +190,16 @@ impl Watch {
         }
     }
 
-    /// Adds the counts of `[from, to)` (minute-aligned, ms) to the detector;
-    /// returns how many (minute, cell) rows there were.
+    /// Adds the counts of `[from, to)` (ms) to the detector; returns how
+    /// many (minute, cell) rows there were.
     async fn feed(&mut self, from: i64, to: i64) -> Result<u64> {
-        let sql = format!(
-            "SELECT date_bin(INTERVAL '1 minute', ts) AS minute, channel, payment_method, \
-             failure_cause, outcome = 'failure' AS failed, count(*) AS n \
-             FROM order_attempts \
-             WHERE ts >= to_timestamp_millis({from}) AND ts < to_timestamp_millis({to}) \
-             GROUP BY 1, 2, 3, 4, 5"
-        );
-        let out = self
-            .analytics
-            .sql(&sql)
-            .await
-            .map_err(|e| Error::Config(format!("counting minutes for alerts: {e}")))?;
-        tracing::debug!(%sql, batches = out.batches.len(), "alert counts");
-        let mut rows = 0u64;
-        let unexpected = |e: arrow::error::ArrowError| Error::Config(format!("alert counts: {e}"));
-        for batch in &out.batches {
-            // Each column cast to the one type read below, whatever the
-            // engine returned (dictionaries, nanosecond timestamps, ...).
-            let cast = |i: usize, to: &DataType| arrow::compute::cast(batch.column(i), to);
-            let minute =
-                cast(0, &DataType::Timestamp(TimeUnit::Millisecond, None)).map_err(unexpected)?;
-            let channel = cast(1, &DataType::Utf8).map_err(unexpected)?;
-            let method = cast(2, &DataType::Utf8).map_err(unexpected)?;
-            let cause = cast(3, &DataType::Utf8).map_err(unexpected)?;
-            let failed = cast(4, &DataType::Boolean).map_err(unexpected)?;
-            let n = cast(5, &DataType::Int64).map_err(unexpected)?;
-            let minute = minute.as_primitive::<TimestampMillisecondType>();
-            let channel = channel.as_string::<i32>();
-            let method = method.as_string::<i32>();
-            let cause = cause.as_string::<i32>();
-            let failed = failed.as_boolean();
-            let n = n.as_primitive::<Int64Type>();
-            for row in 0..batch.num_rows() {
-                if minute.is_null(row) || channel.is_null(row) {
-                    continue;
-                }
-                let method = (!method.is_null(row)).then(|| method.value(row));
-                // A failure without a cause counts as `unknown`.
-                let cause = (!failed.is_null(row) && failed.value(row)).then(|| {
-                    if cause.is_null(row) {
-                        "unknown"
-                    } else {
-                        cause.value(row)
-                    }
-                });
-                let cell = self.detector.cell(channel.value(row), method, cause);
-                let count = u32::try_from(n.value(row)).unwrap_or(u32::MAX);
-                self.detector.add(minute.value(row), cell, count);
-                rows += 1;
-            }
-        }
-        Ok(rows)
+        let detector = &mut self.detector;
+        analytics::counts::cell_counts(&self.analytics, from, to, 60, |t, ch, method, cause, n| {
+            let cell = detector.cell(ch, method, cause);
+            detector.add(t, cell, n);
+        })
+        .await
+        .map_err(|e| Error::Config(format!("counting minutes for alerts: {e}")))
     }
 }
 

@@ -331,39 +331,18 @@ fn quote(s: &str) -> String {
 
 /// Replays the data directory between `from` and `to` with one query:
 /// attempts per bucket (the alert interval, at most a minute), channel,
-/// payment method and failure cause.
+/// payment method and failure cause (`analytics::counts::cell_counts`).
 pub(crate) async fn read_data_dir(
     analytics: &Analytics,
     replay: &mut Replay,
     bucket_s: i64,
 ) -> anyhow::Result<u64> {
-    let sql = format!(
-        "SELECT date_bin(INTERVAL '{bucket_s} seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z') AS bucket, \
-         CAST(channel AS VARCHAR) AS channel, CAST(payment_method AS VARCHAR) AS payment_method, \
-         CAST(failure_cause AS VARCHAR) AS failure_cause, count(*) AS n \
-         FROM order_attempts WHERE ts >= TIMESTAMP {} AND ts < TIMESTAMP {} \
-         GROUP BY 1, 2, 3, 4 ORDER BY 1",
-        quote(&sql_time(replay.from_ms)),
-        quote(&sql_time(replay.to_ms)),
-    );
-    let out = analytics
-        .sql(&sql)
-        .await
-        .map_err(super::super::sql::one_line)?;
-    for batch in &out.batches {
-        let ts = millis(batch, 0)?;
-        let (channel, method, cause) = (strings(batch, 1)?, strings(batch, 2)?, strings(batch, 3)?);
-        let n = arrow::compute::cast(batch.column(4), &DataType::Int64)?;
-        let n = n.as_primitive::<Int64Type>();
-        for (row, t) in ts.iter().enumerate() {
-            let (Some(t), Some(ch)) = (*t, opt(&channel, row)) else {
-                continue;
-            };
-            let count = u32::try_from(n.value(row)).unwrap_or(u32::MAX);
-            replay.row(t, ch, opt(&method, row), opt(&cause, row), None, count);
-        }
-    }
-    Ok(out.rows as u64)
+    let (from, to) = (replay.from_ms, replay.to_ms);
+    analytics::counts::cell_counts(analytics, from, to, bucket_s, |t, ch, method, cause, n| {
+        replay.row(t, ch, method, cause, None, n);
+    })
+    .await
+    .map_err(super::super::sql::one_line)
 }
 
 /// Counts each incident's slice attempts in the data directory.
