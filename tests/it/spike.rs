@@ -23,6 +23,8 @@ use crate::support::process::{Running, free_addr};
 const TOPIC: &str = "live-attempts";
 const SECRET: &str = "spike-test-secret-0123456789";
 const INTERVAL_S: u64 = 10;
+/// `--alert-lateness`: events are counted once they are this old.
+const LATENESS_S: u64 = 5;
 
 fn epoch_ms(t: SystemTime) -> i64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
@@ -95,7 +97,12 @@ fn an_outage_fires_one_alert_within_two_intervals_and_resolves_after_it() {
                 "--alert-quiet",
                 "15s",
             ])
-            .args(["--alert-lateness", "2s", "--alert-history", "1h"])
+            .args([
+                "--alert-lateness",
+                &format!("{LATENESS_S}s"),
+                "--alert-history",
+                "1h",
+            ])
             .env("ORDERPULSE_USER_KEY_SECRET", SECRET)
             .env("ORDERPULSE_LOG", "info,dashboards::alerting=debug")
             .env_remove("ORDERPULSE_API_TOKEN")
@@ -122,7 +129,8 @@ fn an_outage_fires_one_alert_within_two_intervals_and_resolves_after_it() {
     assert_eq!(before["alerts"], json!([]), "{before}");
 
     // Real time: 30 s steady, 30 s of Alipay declines (40 % of its
-    // attempts), then 90 s steady (the window must clear, then stay quiet).
+    // attempts), then 120 s steady (the window must clear, then stay quiet; a loaded
+    // CI machine delays some events past the lateness, so leave room).
     let truth = dir.path().join("truth.json");
     let sim_log = dir.path().join("simulate.log");
     let mut simulate = Command::new(env!("CARGO_BIN_EXE_orderpulse"))
@@ -138,7 +146,7 @@ fn an_outage_fires_one_alert_within_two_intervals_and_resolves_after_it() {
             "40",
             "--flat",
             "--duration",
-            "150s",
+            "180s",
             "--seed",
             "21",
         ])
@@ -249,9 +257,9 @@ fn an_outage_fires_one_alert_within_two_intervals_and_resolves_after_it() {
     let first = &firing[0];
     let delay = first.at_ms - onset;
     eprintln!("first alert seen {delay} ms after the onset (interval {INTERVAL_S} s)");
-    // Two intervals, plus the 2 s lateness and the 1 s poll.
+    // Two intervals, plus the counting lateness and the 1 s poll.
     assert!(
-        delay <= (2 * INTERVAL_S as i64 + 3) * 1000,
+        delay <= (2 * INTERVAL_S as i64 + LATENESS_S as i64 + 1) * 1000,
         "fired {delay} ms after the onset:\n{}",
         describe(&firing)
     );
