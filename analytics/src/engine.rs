@@ -31,6 +31,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::guard::{Limits, parse_read_only, read_only_options};
+use crate::rollup::{Overview as RollupOverview, OverviewRequest, Rollup};
 use crate::saved::{SavedQueries, SavedQuery};
 use crate::table::{StoredTable, TableKind};
 use crate::{Error, Result};
@@ -85,6 +86,8 @@ struct Shared {
     limits: Limits,
     queries: SavedQueries,
     df_runtime: Arc<RuntimeEnv>,
+    /// The dashboard overview's counts, kept in memory.
+    rollup: Rollup,
     /// One permit per query allowed to run at once.
     permits: Semaphore,
 }
@@ -127,6 +130,7 @@ impl Analytics {
         let permits = config.limits.max_concurrent.max(1);
         let analytics = Analytics {
             shared: Arc::new(Shared {
+                rollup: Rollup::new(data_dir.clone(), config.live.clone()),
                 data_dir,
                 live: config.live,
                 limits: config.limits,
@@ -150,6 +154,35 @@ impl Analytics {
     /// The saved queries, sorted by name.
     pub fn saved_queries(&self) -> &SavedQueries {
         &self.shared.queries
+    }
+
+    /// The overview's counts from the in-memory rollup ([`crate::rollup`]),
+    /// refreshed first; `Ok(None)` when the rollup cannot count `q` exactly.
+    /// Runs off the caller's runtime (it may read files).
+    pub async fn rollup_overview(
+        &self,
+        q: OverviewRequest,
+        now_ms: i64,
+    ) -> Result<Option<RollupOverview>> {
+        let rollup = self.shared.rollup.clone();
+        self.spawn(async move {
+            tokio::task::spawn_blocking(move || rollup.overview(&q, now_ms))
+                .await
+                .map_err(|e| Error::Runtime(format!("the rollup task: {e}")))?
+        })
+        .await
+    }
+
+    /// Counts the stored files into the rollup now rather than at the first
+    /// overview (`serve` calls it at start-up).
+    pub async fn warm_rollup(&self, now_ms: i64) -> Result<()> {
+        let rollup = self.shared.rollup.clone();
+        self.spawn(async move {
+            tokio::task::spawn_blocking(move || rollup.warm(now_ms))
+                .await
+                .map_err(|e| Error::Runtime(format!("the rollup task: {e}")))?
+        })
+        .await
     }
 
     /// A DataFusion context with the three tables. The guardrails are NOT in

@@ -68,6 +68,10 @@ pub enum Error {
     /// The query runtime could not be built or the query task died.
     #[error("query runtime: {0}")]
     Runtime(String),
+
+    /// The rollup could not read a stored file (see [`crate::rollup`]).
+    #[error("rollup: {0}")]
+    Rollup(String),
 }
 
 impl Error {
@@ -93,7 +97,9 @@ impl Error {
             | Error::Timeout(_)
             | Error::UnknownQuery(_)
             | Error::Param { .. } => true,
-            Error::SavedQuery { .. } | Error::Io { .. } | Error::Runtime(_) => false,
+            Error::SavedQuery { .. } | Error::Io { .. } | Error::Runtime(_) | Error::Rollup(_) => {
+                false
+            }
         }
     }
 }

@@ -29,6 +29,7 @@ pub mod engine;
 pub mod error;
 pub mod format;
 pub mod guard;
+pub mod rollup;
 pub mod saved;
 pub mod table;
 

@@ -9,7 +9,7 @@
 //! statistics, the page index and filter pushdown all apply; whole `date=`
 //! directories outside the query's `ts` range are not opened at all.
 
-mod listing;
+pub(crate) mod listing;
 mod prune;
 
 use std::path::PathBuf;

@@ -2,6 +2,8 @@
 
 #[path = "support/fixture.rs"]
 mod fixture;
+#[path = "tables/rollup.rs"]
+mod rollup;
 
 use std::path::Path;
 use std::sync::Arc;
