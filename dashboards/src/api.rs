@@ -44,6 +44,7 @@ use tokio::sync::Semaphore;
 pub use auth::{ApiToken, check_bind};
 pub use encode::ResultFormat;
 pub use error::ApiError;
+pub use pages::OVERVIEW_TTL;
 
 /// Largest request body accepted (a SQL text is far smaller).
 pub const MAX_BODY_BYTES: usize = 1 << 20;

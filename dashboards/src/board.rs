@@ -7,8 +7,10 @@
 //!   breakdowns ranked by contribution ("what changed"), the
 //!   channel × payment-method heat map and the failure-rate trend by cause.
 //!   Both the Overview and the Drill-down page read it (the latter with
-//!   filters). It is THE place to put a rollup or cache later: it scans raw
-//!   events today.
+//!   filters). Without filters it is counted from the in-memory rollup
+//!   ([`analytics::rollup`]: no raw scan per refresh); with filters, or
+//!   when the rollup declines, by scanning raw events ([`overview_scan`]).
+//!   The answer's `counted_from` says which.
 //! - [`samples`]: recent failed attempts of a slice, for the drill-down.
 //! - [`rejected`]: rejected records per reason over time, and samples.
 //!
@@ -173,8 +175,96 @@ fn filters_json(q: &BoardQuery) -> Value {
     )
 }
 
-/// The Overview and Drill-down data for `q` (see the module docs).
+/// What the overview is made of, however it was counted.
+#[derive(Debug, Default)]
+struct Tally {
+    total: Slice,
+    by_dim: BTreeMap<String, BTreeMap<Option<String>, Slice>>,
+    /// `(channel, payment_method, counts)` in the window.
+    cells: Vec<(Option<String>, Option<String>, Counts)>,
+    /// `(bucket start, failure_cause, counts)`.
+    trend: Vec<(i64, Option<String>, Counts)>,
+}
+
+/// The Overview and Drill-down data for `q` (see the module docs): from the
+/// in-memory rollup when it can count `q` exactly (no filters; its window
+/// edges moved to slot boundaries, which `range` reports), else by scanning
+/// raw events ([`overview_scan`]).
 pub async fn overview(analytics: &Analytics, q: &BoardQuery) -> Result<Value, ApiError> {
+    if q.filters.is_empty() {
+        let w = q.window;
+        let request = analytics::rollup::OverviewRequest {
+            start_ms: w.start_ms,
+            end_ms: w.end_ms,
+            base_start_ms: w.base_start_ms,
+            base_end_ms: w.base_end_ms,
+            bucket_ms: w.bucket_ms,
+        };
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        match analytics.rollup_overview(request, now_ms).await {
+            Ok(Some(counted)) => return Ok(from_rollup(q, counted)),
+            Ok(None) => {}
+            Err(err) => tracing::warn!(%err, "the rollup failed; the overview scans raw events"),
+        }
+    }
+    overview_scan(analytics, q).await
+}
+
+fn counts(c: analytics::rollup::Counts) -> Counts {
+    Counts {
+        attempts: c.attempts as i64,
+        failures: c.failures as i64,
+    }
+}
+
+fn from_rollup(q: &BoardQuery, o: analytics::rollup::Overview) -> Value {
+    let w = o.window;
+    let q = BoardQuery {
+        window: Window {
+            start_ms: w.start_ms,
+            end_ms: w.end_ms,
+            base_start_ms: w.base_start_ms,
+            base_end_ms: w.base_end_ms,
+            bucket_ms: w.bucket_ms,
+        },
+        ..q.clone()
+    };
+    let name = |v: &Option<std::sync::Arc<str>>| v.as_deref().map(str::to_string);
+    let mut tally = Tally {
+        total: Slice {
+            now: counts(o.total_now),
+            base: counts(o.total_base),
+        },
+        ..Tally::default()
+    };
+    for v in &o.values {
+        tally
+            .by_dim
+            .entry(DIMENSIONS[v.dimension].to_string())
+            .or_default()
+            .insert(
+                name(&v.value),
+                Slice {
+                    now: counts(v.now),
+                    base: counts(v.base),
+                },
+            );
+    }
+    tally.cells = o
+        .heat
+        .iter()
+        .map(|(c, m, n)| (name(c), name(m), counts(*n)))
+        .collect();
+    tally.trend = o
+        .trend
+        .iter()
+        .map(|(b, c, n)| (*b, name(c), counts(*n)))
+        .collect();
+    assemble(&q, tally, "rollup")
+}
+
+/// The Overview and Drill-down data for `q`, counted from raw events.
+pub async fn overview_scan(analytics: &Analytics, q: &BoardQuery) -> Result<Value, ApiError> {
     let w = q.window;
     let filters = filter_clause(q);
     let mut values = params(q);
@@ -197,10 +287,7 @@ pub async fn overview(analytics: &Analytics, q: &BoardQuery) -> Result<Value, Ap
         run(analytics, &trend_sql, trend_values),
     )?;
 
-    let mut total = Slice::default();
-    let mut by_dim: BTreeMap<String, BTreeMap<Option<String>, Slice>> = BTreeMap::new();
-    let mut cells = Vec::new();
-    let (mut channels, mut methods) = (Vec::new(), Vec::new());
+    let mut tally = Tally::default();
     for row in &breakdown_rows {
         let [dim, value, value2, cur, attempts, failures] = row.as_slice() else {
             return Err(ours(format!("an overview row of {} columns", row.len())));
@@ -212,24 +299,14 @@ pub async fn overview(analytics: &Analytics, q: &BoardQuery) -> Result<Value, Ap
         let now = int(cur) == 1;
         let dim = dim.as_str().unwrap_or_default();
         if dim == "channel_payment" {
-            let (c, m) = (text(value), text(value2));
-            if !channels.contains(&c) {
-                channels.push(c.clone());
-            }
-            if !methods.contains(&m) {
-                methods.push(m.clone());
-            }
-            cells.push(json!({
-                "channel": c, "payment_method": m,
-                "attempts": counts.attempts, "failures": counts.failures,
-                "failure_rate": counts.rate(),
-            }));
+            tally.cells.push((text(value), text(value2), counts));
             continue;
         }
         let slice = if dim.is_empty() {
-            &mut total
+            &mut tally.total
         } else {
-            by_dim
+            tally
+                .by_dim
                 .entry(dim.to_string())
                 .or_default()
                 .entry(text(value))
@@ -241,21 +318,7 @@ pub async fn overview(analytics: &Analytics, q: &BoardQuery) -> Result<Value, Ap
             slice.base.add(counts);
         }
     }
-    channels.sort();
-    methods.sort();
-    let empty = BTreeMap::new();
-    let breakdowns: serde_json::Map<String, Value> = DIMENSIONS
-        .iter()
-        .map(|dim| {
-            let values = by_dim.get(*dim).unwrap_or(&empty);
-            (
-                dim.to_string(),
-                breakdown::ranked(dim, values, &total, BREAKDOWN_LIMIT),
-            )
-        })
-        .collect();
-
-    let trend: Vec<(i64, Option<String>, Counts)> = trend_rows
+    tally.trend = trend_rows
         .iter()
         .filter_map(|row| {
             let [bucket, cause, attempts, failures] = row.as_slice() else {
@@ -274,15 +337,52 @@ pub async fn overview(analytics: &Analytics, q: &BoardQuery) -> Result<Value, Ap
             ))
         })
         .collect();
+    Ok(assemble(q, tally, "scan"))
+}
 
-    Ok(json!({
+/// The overview's JSON; `counted_from` is `rollup` or `scan`.
+fn assemble(q: &BoardQuery, mut tally: Tally, counted_from: &str) -> Value {
+    tally.cells.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let (mut channels, mut methods) = (Vec::new(), Vec::new());
+    let cells: Vec<Value> = tally
+        .cells
+        .iter()
+        .map(|(c, m, counts)| {
+            if !channels.contains(c) {
+                channels.push(c.clone());
+            }
+            if !methods.contains(m) {
+                methods.push(m.clone());
+            }
+            json!({
+                "channel": c, "payment_method": m,
+                "attempts": counts.attempts, "failures": counts.failures,
+                "failure_rate": counts.rate(),
+            })
+        })
+        .collect();
+    channels.sort();
+    methods.sort();
+    let empty = BTreeMap::new();
+    let breakdowns: serde_json::Map<String, Value> = DIMENSIONS
+        .iter()
+        .map(|dim| {
+            let values = tally.by_dim.get(*dim).unwrap_or(&empty);
+            (
+                dim.to_string(),
+                breakdown::ranked(dim, values, &tally.total, BREAKDOWN_LIMIT),
+            )
+        })
+        .collect();
+    json!({
         "range": range_json(q),
         "filters": filters_json(q),
-        "totals": breakdown::totals_json(&total),
+        "counted_from": counted_from,
+        "totals": breakdown::totals_json(&tally.total),
         "breakdown": breakdowns,
         "heatmap": { "channels": channels, "payment_methods": methods, "cells": cells },
-        "trend": breakdown::trend_json(&w.bucket_starts(), &trend),
-    }))
+        "trend": breakdown::trend_json(&q.window.bucket_starts(), &tally.trend),
+    })
 }
 
 /// Columns of a failed-attempt sample.

@@ -14,17 +14,28 @@
 //!
 //! Filters are `failure_cause`, `channel`, `payment_method`, `region`,
 //! `app_version`; the query string rules are in `board::window`.
+//!
+//! Identical overview requests (the same query string) share one answer for
+//! up to [`OVERVIEW_TTL`]: many open dashboards cost one count per second,
+//! and concurrent identical requests wait for one computation rather than
+//! each running it ([`OverviewCache`]).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use analytics::Analytics;
 use axum::Json;
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use model::runbooks::Runbooks;
 use serde_json::{Value, json};
+use tokio::sync::OnceCell;
 
 use super::ApiError;
 use crate::board::{self, Accepts};
@@ -33,10 +44,47 @@ use crate::board::{self, Accepts};
 const SAMPLES: usize = 50;
 const MAX_SAMPLES: usize = 500;
 
+/// How long an overview answer is shared by identical requests.
+pub const OVERVIEW_TTL: Duration = Duration::from_secs(1);
+/// Distinct overview requests remembered at once.
+const OVERVIEW_ENTRIES: usize = 256;
+
 #[derive(Debug, Clone)]
 struct PagesState {
     analytics: Analytics,
     runbooks: Arc<Runbooks>,
+    overviews: Arc<OverviewCache>,
+}
+
+type Shared = Arc<OnceCell<Bytes>>;
+
+/// Overview answers by query string, each kept for [`OVERVIEW_TTL`]; a
+/// request finding one being computed waits for it. Errors are not kept.
+#[derive(Debug, Default)]
+struct OverviewCache {
+    entries: Mutex<HashMap<String, (Instant, Shared)>>,
+}
+
+impl OverviewCache {
+    /// The entry to answer `key` from: a fresh one, or a new empty one
+    /// (`None` when full of fresh entries: compute without sharing).
+    fn entry(&self, key: &str) -> Option<Shared> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, cell)) = entries.get(key)
+            && at.elapsed() < OVERVIEW_TTL
+        {
+            return Some(cell.clone());
+        }
+        if entries.len() >= OVERVIEW_ENTRIES {
+            entries.retain(|_, (at, _)| at.elapsed() < OVERVIEW_TTL);
+            if entries.len() >= OVERVIEW_ENTRIES {
+                return None;
+            }
+        }
+        let cell = Shared::default();
+        entries.insert(key.to_string(), (Instant::now(), cell.clone()));
+        Some(cell)
+    }
 }
 
 /// The page routes (layers are added by [`super::routes`]).
@@ -49,6 +97,7 @@ pub(super) fn routes(analytics: Analytics, runbooks: Arc<Runbooks>) -> Router {
         .with_state(PagesState {
             analytics,
             runbooks,
+            overviews: Arc::default(),
         })
 }
 
@@ -59,7 +108,11 @@ fn parse(query: Pairs, accepts: Accepts) -> Result<board::BoardQuery, ApiError> 
     board::window::parse(&pairs, chrono::Utc::now().timestamp_millis(), accepts)
 }
 
-async fn overview(State(s): State<PagesState>, query: Pairs) -> Result<Json<Value>, ApiError> {
+async fn overview(
+    State(s): State<PagesState>,
+    RawQuery(raw): RawQuery,
+    query: Pairs,
+) -> Result<Response, ApiError> {
     let accepts = Accepts {
         filters: true,
         base: true,
@@ -67,7 +120,17 @@ async fn overview(State(s): State<PagesState>, query: Pairs) -> Result<Json<Valu
         reason: false,
     };
     let q = parse(query, accepts)?;
-    Ok(Json(board::overview(&s.analytics, &q).await?))
+    let compute = || async {
+        let value = board::overview(&s.analytics, &q).await?;
+        serde_json::to_vec(&value)
+            .map(Bytes::from)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    };
+    let body = match s.overviews.entry(raw.as_deref().unwrap_or("")) {
+        Some(cell) => cell.get_or_try_init(compute).await?.clone(),
+        None => compute().await?,
+    };
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn samples(State(s): State<PagesState>, query: Pairs) -> Result<Json<Value>, ApiError> {

@@ -53,6 +53,19 @@ fn batch(
 /// An hour and ten minutes ago (the comparison period of `now-1h`): 50
 /// attempts, 1 network_error failure. Plus 3 rejected records.
 async fn fixture() -> (Router, tempfile::TempDir) {
+    let parts = fixture_parts().await;
+    (parts.router, parts.dir)
+}
+
+/// The fixture's router and what is behind it.
+struct Parts {
+    router: Router,
+    analytics: Analytics,
+    live: LiveRows,
+    dir: tempfile::TempDir,
+}
+
+async fn fixture_parts() -> Parts {
     let now = now_ms();
     let mut lines = Vec::new();
     let mut n = 0;
@@ -137,7 +150,7 @@ async fn fixture() -> (Router, tempfile::TempDir) {
     )));
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = AnalyticsConfig::new(dir.path()).expect("config");
-    config.live = Some(live);
+    config.live = Some(live.clone());
     config.limits = Limits {
         timeout: Duration::from_secs(10),
         threads: 1,
@@ -149,9 +162,14 @@ async fn fixture() -> (Router, tempfile::TempDir) {
             registry: prometheus::Registry::new(),
             health: model::health::Health::new(),
         },
-        ApiState::new(analytics),
+        ApiState::new(analytics.clone()),
     );
-    (router, dir)
+    Parts {
+        router,
+        analytics,
+        live,
+        dir,
+    }
 }
 
 struct Answer {
@@ -424,6 +442,79 @@ async fn overview_compares_periods_and_ranks_what_changed() {
     // 15 one-minute buckets, 16 when the window does not start on a minute.
     let buckets = v["trend"]["times"].as_array().unwrap().len();
     assert!((15..=16).contains(&buckets), "{buckets}");
+}
+
+/// The overview without filters is counted from the rollup; over the
+/// window it reports, a scan of raw events says exactly the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rollup_and_a_raw_scan_give_the_same_overview() {
+    let parts = fixture_parts().await;
+    for path in [
+        "/api/overview?start=now-1h",
+        "/api/overview?start=now-2h&bucket=1m",
+        "/api/overview?start=now-24h",
+        "/api/overview?start=now-15m&end=now&base_start=now-2h&base_end=now-1h&bucket=10s",
+    ] {
+        let mut rolled = get(&parts.router, path).await.json();
+        assert_eq!(rolled["counted_from"], "rollup", "{path}: {rolled}");
+        let range = &rolled["range"];
+        let text = |k: &str| range[k].as_str().expect("a time").to_string();
+        let pairs: Vec<(String, String)> = ["start", "end", "base_start", "base_end"]
+            .iter()
+            .map(|k| (k.to_string(), text(k)))
+            .chain([(
+                "bucket".to_string(),
+                format!("{}s", range["bucket_seconds"]),
+            )])
+            .collect();
+        let accepts = crate::board::Accepts {
+            filters: true,
+            base: true,
+            max_limit: 0,
+            reason: false,
+        };
+        let q = crate::board::window::parse(&pairs, now_ms(), accepts).expect("the range parses");
+        let mut scanned = crate::board::overview_scan(&parts.analytics, &q)
+            .await
+            .expect("scan");
+        assert_eq!(scanned["counted_from"], "scan");
+        rolled["counted_from"] = Value::Null;
+        scanned["counted_from"] = Value::Null;
+        assert!(rolled["totals"]["attempts"].as_i64() > Some(0), "{rolled}");
+        assert_eq!(rolled, scanned, "{path}");
+    }
+    // Filters are counted by a scan.
+    let v = get(&parts.router, "/api/overview?channel=web").await.json();
+    assert_eq!(v["counted_from"], "scan", "{v}");
+}
+
+/// Identical overview requests share an answer for about a second, then
+/// see new rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_overview_requests_share_an_answer_for_a_second() {
+    let parts = fixture_parts().await;
+    let path = "/api/overview?start=now-30m";
+    let first = get(&parts.router, path).await;
+    assert_eq!(first.json()["totals"]["attempts"], 50);
+    let line = format!(
+        r#"{{"event_id":"late","ts":{ts},"outcome":"success","channel":"web","kafka_topic":"order-attempts","kafka_partition":1,"kafka_offset":0,"ingested_at":{ts}}}"#,
+        ts = now_ms() - 60_000,
+    );
+    parts.live.push_attempts(LiveBatch {
+        topic: "order-attempts".into(),
+        partition: 1,
+        first: 0,
+        last: 0,
+        batch: batch(model::schema::order_attempts_schema(), &[line]),
+    });
+    let again = get(&parts.router, path).await;
+    assert_eq!(again.body, first.body, "not shared");
+    // Another query string is another answer.
+    let other = get(&parts.router, "/api/overview?start=now-31m").await;
+    assert_eq!(other.json()["totals"]["attempts"], 51);
+    tokio::time::sleep(crate::api::OVERVIEW_TTL + Duration::from_millis(100)).await;
+    let later = get(&parts.router, path).await;
+    assert_eq!(later.json()["totals"]["attempts"], 51);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,13 +16,7 @@ use crate::api::ApiError;
 
 /// The slice dimensions the dashboard filters and breaks down by, as SQL
 /// columns of `order_attempts`.
-pub const DIMENSIONS: [&str; 5] = [
-    "failure_cause",
-    "channel",
-    "payment_method",
-    "region",
-    "app_version",
-];
+pub const DIMENSIONS: [&str; 5] = analytics::rollup::DIMENSIONS;
 
 /// Longest window (and comparison period) a dashboard request may span.
 pub const MAX_SPAN_MS: i64 = 92 * 86_400_000;
