@@ -28,9 +28,12 @@
 //! the listing (retention, a superseded flush) makes its whole `date=`
 //! directory be counted again from the files still there. So the rollup
 //! always equals `order_attempts` at the moment of the refresh.
+//! [`Rollup::warm`] does the first count ahead of time (`serve` at
+//! start-up); overviews asked for while it runs are declined, not queued.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
@@ -452,6 +455,9 @@ pub struct ValueCounts {
     pub base: Counts,
 }
 
+/// `(channel, payment_method, counts)`.
+pub type HeatCell = (Option<Arc<str>>, Option<Arc<str>>, Counts);
+
 /// What the overview shows, counted from the rollup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Overview {
@@ -462,7 +468,7 @@ pub struct Overview {
     /// Every value seen in either period.
     pub values: Vec<ValueCounts>,
     /// `(channel, payment_method, counts)` in the window.
-    pub heat: Vec<(Option<Arc<str>>, Option<Arc<str>>, Counts)>,
+    pub heat: Vec<HeatCell>,
     /// `(bucket start, failure_cause, counts)` in the window, non-empty ones.
     pub trend: Vec<(i64, Option<Arc<str>>, Counts)>,
 }
@@ -474,6 +480,9 @@ pub struct Rollup {
     data_dir: PathBuf,
     live: Option<LiveRows>,
     state: Arc<Mutex<State>>,
+    /// Set while [`Rollup::warm`] counts: overviews are declined meanwhile
+    /// rather than queued behind it.
+    warming: Arc<AtomicBool>,
 }
 
 impl Rollup {
@@ -484,6 +493,7 @@ impl Rollup {
             data_dir,
             live,
             state: Arc::default(),
+            warming: Arc::default(),
         }
     }
 
@@ -551,14 +561,23 @@ impl Rollup {
 
     /// Brings the rollup up to date with the stored files (for a warm start).
     /// Blocking.
+    /// Overviews asked for meanwhile are declined (the caller scans).
     pub fn warm(&self, now_ms: i64) -> Result<()> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        self.refresh(&mut state, now_ms).map(|_| ())
+        self.warming.store(true, Ordering::SeqCst);
+        let result = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            self.refresh(&mut state, now_ms).map(|_| ())
+        };
+        self.warming.store(false, Ordering::SeqCst);
+        result
     }
 
     /// The overview's counts for `q`, or `None` when the rollup cannot
     /// count it exactly (see the module docs). Blocking: refreshes first.
     pub fn overview(&self, q: &OverviewRequest, now_ms: i64) -> Result<Option<Overview>> {
+        if self.warming.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let overlay = self.refresh(&mut state, now_ms)?;
         if state.overflow {

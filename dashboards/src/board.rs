@@ -191,6 +191,16 @@ struct Tally {
 /// edges moved to slot boundaries, which `range` reports), else by scanning
 /// raw events ([`overview_scan`]).
 pub async fn overview(analytics: &Analytics, q: &BoardQuery) -> Result<Value, ApiError> {
+    overview_at(analytics, q, chrono::Utc::now().timestamp_millis()).await
+}
+
+/// [`overview`] with the clock given (which rollup levels are kept depends
+/// on it): for benchmarks over stored data of another day.
+pub async fn overview_at(
+    analytics: &Analytics,
+    q: &BoardQuery,
+    now_ms: i64,
+) -> Result<Value, ApiError> {
     if q.filters.is_empty() {
         let w = q.window;
         let request = analytics::rollup::OverviewRequest {
@@ -200,7 +210,6 @@ pub async fn overview(analytics: &Analytics, q: &BoardQuery) -> Result<Value, Ap
             base_end_ms: w.base_end_ms,
             bucket_ms: w.bucket_ms,
         };
-        let now_ms = chrono::Utc::now().timestamp_millis();
         match analytics.rollup_overview(request, now_ms).await {
             Ok(Some(counted)) => return Ok(from_rollup(q, counted)),
             Ok(None) => {}

@@ -71,6 +71,11 @@ pub(crate) struct DemoArgs {
     /// a temporary one removed on exit.
     #[arg(long = "data-dir", env = "ORDERPULSE_DEMO_DATA_DIR")]
     data_dir: Option<PathBuf>,
+
+    /// Runbooks file (TOML, as runbooks.toml) shown on the dashboard and put
+    /// into alerts; the causes it names replace the built-in runbooks.
+    #[arg(long, env = "ORDERPULSE_RUNBOOKS", value_name = "FILE")]
+    runbooks: Option<PathBuf>,
 }
 
 /// clap's own parsing builds the `serve` and `simulate` settings, so their
@@ -228,22 +233,34 @@ pub(crate) async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::
         .to_str()
         .context("the data directory is not UTF-8")?;
     let http_addr = args.http_addr.to_string();
-    let serve_args: ServeArgs = nested(&[
-        "--brokers",
-        &brokers,
-        "--topic",
-        "order-attempts",
-        "--dlq-topic",
-        "order-attempts.dlq",
-        "--data-dir",
-        data,
-        "--http-addr",
-        &http_addr,
-        "--pg-addr",
-        &args.pg_addr,
-        "--flush-interval",
-        "10s",
-    ])?;
+    let runbooks = match &args.runbooks {
+        Some(path) => vec![
+            "--runbooks",
+            path.to_str().context("the runbooks path is not UTF-8")?,
+        ],
+        None => Vec::new(),
+    };
+    let serve_args: ServeArgs = nested(
+        &[
+            "--brokers",
+            &brokers,
+            "--topic",
+            "order-attempts",
+            "--dlq-topic",
+            "order-attempts.dlq",
+            "--data-dir",
+            data,
+            "--http-addr",
+            &http_addr,
+            "--pg-addr",
+            &args.pg_addr,
+            "--flush-interval",
+            "10s",
+        ]
+        .into_iter()
+        .chain(runbooks)
+        .collect::<Vec<_>>(),
+    )?;
     let simulator = tokio::spawn(simulate_forever(
         brokers.clone(),
         args.rate,

@@ -237,6 +237,23 @@ pub(crate) async fn serve(
     let analytics = Analytics::new(analytics_config)
         .await
         .context("starting the query engine")?;
+    // Count the stored files into the overview's rollup in the background,
+    // so the first dashboard visit does not wait for it.
+    {
+        let analytics = analytics.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            match analytics
+                .warm_rollup(chrono::Utc::now().timestamp_millis())
+                .await
+            {
+                Ok(()) => tracing::info!(elapsed = ?started.elapsed(), "overview rollup counted"),
+                Err(err) => {
+                    tracing::warn!(%err, "counting the overview rollup failed; retried at the first overview")
+                }
+            }
+        });
+    }
     // HTTP and the Postgres wire stop last: their own token, cancelled
     // after the worker returned.
     let http_stop = CancellationToken::new();

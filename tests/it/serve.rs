@@ -184,10 +184,18 @@ fn demo_serves_simulated_traffic_within_20_seconds_and_exits_cleanly() {
     let out = dir.path().join("demo.out");
     let addr = free_addr();
     let broker_port = free_addr().port();
+    let runbooks = dir.path().join("runbooks.toml");
+    std::fs::write(
+        &runbooks,
+        "[network_error]\ntitle = \"Our own network runbook\"\nsummary = \"s\"\nsteps = [\"call the CDN\"]\n",
+    )
+    .unwrap();
     let mut demo = Running(
         Command::new(env!("CARGO_BIN_EXE_orderpulse"))
             .args(["demo", "--http-addr", &addr.to_string(), "--pg-addr", ""])
             .args(["--broker-port", &broker_port.to_string(), "--rate", "200"])
+            .arg("--runbooks")
+            .arg(&runbooks)
             .env_remove("ORDERPULSE_API_TOKEN")
             .env_remove("ORDERPULSE_USER_KEY_SECRET")
             .env_remove("ORDERPULSE_DATA_DIR")
@@ -229,6 +237,34 @@ fn demo_serves_simulated_traffic_within_20_seconds_and_exits_cleanly() {
     );
     let alerts = http::get(addr, "/api/alerts", &[]).expect("answer").json();
     assert_eq!(alerts["enabled"], true, "{alerts}");
+    // The overview is counted from the rollup, history and live rows.
+    let overview = http::get(addr, "/api/overview?start=now-2h", &[])
+        .expect("answer")
+        .json();
+    assert_eq!(overview["counted_from"], "rollup", "{overview}");
+    assert!(
+        overview["totals"]["attempts"].as_i64().unwrap_or(0)
+            + overview["totals"]["base_attempts"].as_i64().unwrap_or(0)
+            > 10_000,
+        "{}",
+        overview["totals"]
+    );
+    // --runbooks replaced one cause's runbook; the others are built in.
+    let books = http::get(addr, "/api/runbooks", &[])
+        .expect("answer")
+        .json();
+    let title = |cause: &str| {
+        books["runbooks"]
+            .as_array()
+            .and_then(|a| a.iter().find(|b| b["failure_cause"] == cause))
+            .map(|b| b["title"].clone())
+    };
+    assert_eq!(
+        title("network_error"),
+        Some(json!("Our own network runbook")),
+        "{books}"
+    );
+    assert!(title("payment_declined").is_some(), "{books}");
     let printed = std::fs::read_to_string(&out).unwrap();
     assert!(
         printed.contains(&format!("open http://{addr}/")),
