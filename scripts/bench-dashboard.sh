@@ -8,12 +8,15 @@
 # data directory and waits until it has stored them, then keeps a simulator
 # producing RATE events/s in real time while `wrk` (Debian package `wrk`)
 # drives GET /api/overview for each window in WINDOWS, DURATION each, with
-# CONNECTIONS connections on 2 threads. wrk, serve, the broker and the
-# simulator share this machine's cores.
+# CONNECTIONS connections on 2 threads, then once more with every request a
+# different query string on DISTINCT_CONNECTIONS connections (`1h-distinct`:
+# no answer shared, each one counted from the rollup; past 64 requests in
+# flight serve sheds load with 503, counted as errors). wrk, serve, the broker and the simulator share this
+# machine's cores.
 #
 # Usage: scripts/bench-dashboard.sh
 # Environment: RATE (1000), HISTORY (1h), WINDOWS ("1h 24h"), DURATION (30s),
-#   CONNECTIONS (64), KEEP=1 (keep the scratch directory), CARGO_TARGET_DIR.
+#   CONNECTIONS (64), DISTINCT_CONNECTIONS (8), KEEP=1 (keep the scratch directory), CARGO_TARGET_DIR.
 set -euo pipefail
 
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
@@ -23,6 +26,7 @@ HISTORY=${HISTORY:-1h}
 WINDOWS=${WINDOWS:-1h 24h}
 DURATION=${DURATION:-30s}
 CONNECTIONS=${CONNECTIONS:-64}
+DISTINCT_CONNECTIONS=${DISTINCT_CONNECTIONS:-8}
 TOPIC=order-attempts
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -122,18 +126,39 @@ print("counted_from", v["counted_from"], "attempts", v["totals"]["attempts"], fi
     p50=$(awk '$1 == "50%" {print $2}' "$WORK/wrk-$window.txt")
     p99=$(awk '$1 == "99%" {print $2}' "$WORK/wrk-$window.txt")
     errors=$(grep -E 'Non-2xx|Socket errors' "$WORK/wrk-$window.txt" || true)
-    RESULTS+=("$window $rps $p50 $p99 $((rows_after - rows_before))")
+    n_err=$(awk '/Non-2xx/ {print $NF}' "$WORK/wrk-$window.txt")
+    RESULTS+=("$window $rps $p50 $p99 $((rows_after - rows_before)) ${n_err:-0}")
     log "now-$window: $rps req/s, p50 $p50, p99 $p99, ingested $((rows_after - rows_before)) rows meanwhile ${errors:+($errors)}"
 done
+# Every request a different one-hour window (ending now-Ks, K counting up), so
+# none is answered from the 1 s shared answers: the rollup's own cost.
+cat >"$WORK/distinct.lua" <<'LUA'
+local n = 0
+request = function()
+    n = n + 1
+    local k = n % 100000
+    return wrk.format("GET", "/api/overview?start=now-" .. (3600 + k) .. "s&end=now-" .. k .. "s")
+end
+LUA
+rows_before=$(count)
+wrk -t2 -c"$DISTINCT_CONNECTIONS" -d"$DURATION" --latency -s "$WORK/distinct.lua" "http://$HTTP" >"$WORK/wrk-distinct.txt"
+rows_after=$(count)
+rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk-distinct.txt")
+p50=$(awk '$1 == "50%" {print $2}' "$WORK/wrk-distinct.txt")
+p99=$(awk '$1 == "99%" {print $2}' "$WORK/wrk-distinct.txt")
+errors=$(grep -E 'Non-2xx|Socket errors' "$WORK/wrk-distinct.txt" || true)
+n_err=$(awk '/Non-2xx/ {print $NF}' "$WORK/wrk-distinct.txt")
+RESULTS+=("1h-distinct $rps $p50 $p99 $((rows_after - rows_before)) ${n_err:-0}")
+log "now-1h, every request distinct: $rps req/s, p50 $p50, p99 $p99 ${errors:+($errors)}"
 kill -0 "$SERVE_PID" || die "serve died under load: $(tail -20 "$WORK/serve.log")"
 
 echo
 echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "wrk -t2 -c$CONNECTIONS -d$DURATION --latency; history $RECORDS records; live $RATE events/s"
 echo
-printf '| %-7s | %9s | %8s | %8s | %16s |\n' window "req/s" p50 p99 "rows ingested"
-printf '|%s|%s|%s|%s|%s|\n' --------- ----------: ---------: ---------: ------------------:
+printf '| %-15s | %9s | %8s | %8s | %13s | %8s |\n' window "req/s" p50 p99 "rows ingested" "non-2xx"
+printf '|%s|%s|%s|%s|%s|%s|\n' ----------------- ----------: ---------: ---------: ---------------: ---------:
 for r in "${RESULTS[@]}"; do
-    read -r window rps p50 p99 rows <<<"$r"
-    printf '| %-7s | %9s | %8s | %8s | %16s |\n' "now-$window" "$rps" "$p50" "$p99" "$rows"
+    read -r window rps p50 p99 rows errs <<<"$r"
+    printf '| %-15s | %9s | %8s | %8s | %13s | %8s |\n' "now-$window" "$rps" "$p50" "$p99" "$rows" "$errs"
 done
