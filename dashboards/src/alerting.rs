@@ -16,6 +16,8 @@
 //! - `webhook`: one alert object per POST, in order.
 //! - `alertmanager`: `postableAlert`s, firing ones re-sent every interval.
 //! - `store`: [`AlertStore`], the `alerts` table's Parquet files.
+//! - `silences`: [`SilenceBook`], the `--silences` file's and the API's
+//!   silences (the latter kept in `{data_dir}/silences.json`).
 //! - `watch`: [`Watch`], the detector loop of `serve` (minute counts from
 //!   `analytics`, warm-up on stored history), and [`AlertsView`], what
 //!   `GET /api/alerts` shows.
@@ -23,6 +25,7 @@
 mod alertmanager;
 mod http;
 mod queue;
+pub mod silences;
 mod store;
 mod watch;
 mod webhook;
@@ -36,6 +39,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use alertmanager::{ALERT_NAME, postable};
+pub use silences::SilenceBook;
 pub use store::{ALERTS_DIR, AlertStore, to_batch};
 pub use watch::{AlertsView, Watch, WatchConfig};
 

@@ -37,6 +37,8 @@ use axum::routing::{get, post};
 use model::runbooks::Runbooks;
 
 use crate::alerting::AlertsView;
+use crate::alerting::SilenceBook;
+use crate::alerting::silences::{AddError, NewSilence};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -66,6 +68,9 @@ pub struct ApiState {
     /// What `GET /api/alerts` shows (empty and `enabled: false` unless
     /// `serve` runs the detector).
     pub alerts: AlertsView,
+    /// The detector's silences (`/api/silences`); `None` when alerting is
+    /// off.
+    pub silences: Option<SilenceBook>,
 }
 
 impl ApiState {
@@ -77,6 +82,7 @@ impl ApiState {
             max_in_flight: MAX_IN_FLIGHT,
             runbooks: Arc::new(Runbooks::builtin()),
             alerts: AlertsView::default(),
+            silences: None,
         }
     }
 }
@@ -91,6 +97,16 @@ pub fn routes(state: ApiState) -> Router {
         .route("/api/queries/{name}", get(saved_query))
         .with_state(state.analytics.clone())
         .route("/api/alerts", get(alerts).with_state(state.alerts.clone()))
+        .route(
+            "/api/silences",
+            get(list_silences)
+                .post(add_silence)
+                .with_state(state.silences.clone()),
+        )
+        .route(
+            "/api/silences/{id}",
+            axum::routing::delete(remove_silence).with_state(state.silences.clone()),
+        )
         .merge(pages::routes(state.analytics, state.runbooks))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route_layer(axum::middleware::from_fn_with_state(permits, shed_load))
@@ -115,6 +131,65 @@ async fn alerts(State(view): State<AlertsView>) -> Response {
         "alerts": alerts,
     }))
     .into_response()
+}
+
+fn no_silences() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "alerting is off (serve --no-alerts): there are no silences",
+    )
+}
+
+/// `GET /api/silences`: `{"silences": [...]}`, the `--silences` file's and
+/// the API's, each with `active`.
+async fn list_silences(State(book): State<Option<SilenceBook>>) -> Result<Json<Value>, ApiError> {
+    let book = book.ok_or_else(no_silences)?;
+    Ok(Json(book.list(chrono::Utc::now().timestamp_millis())))
+}
+
+/// `POST /api/silences` with `{"slice": {...}, "start"?, "end" | "duration",
+/// "comment"?}`: 201 and the stored silence (with its `id`).
+async fn add_silence(
+    State(book): State<Option<SilenceBook>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    const SHAPE: &str = "the body must be a JSON object {\"slice\": {\"payment_method\": \"alipay\"}, \"duration\": \"2h\", \"comment\": \"...\"} (or \"start\"/\"end\" in RFC 3339)";
+    let book = book.ok_or_else(no_silences)?;
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is over the {MAX_BODY_BYTES}-byte limit"),
+        ),
+        _ => ApiError::bad_request(format!("reading the request body: {}", e.body_text())),
+    })?;
+    let new: NewSilence = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("{SHAPE}: {e}")))?;
+    match book.add(new, chrono::Utc::now().timestamp_millis()) {
+        Ok(stored) => Ok((StatusCode::CREATED, Json(json!(stored))).into_response()),
+        Err(AddError::Invalid(m)) => Err(ApiError::bad_request(m)),
+        Err(AddError::Storage(m)) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m)),
+    }
+}
+
+/// `DELETE /api/silences/{id}`: 204, or 404 when there is no such API
+/// silence (the file's cannot be removed here).
+async fn remove_silence(
+    State(book): State<Option<SilenceBook>>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let book = book.ok_or_else(no_silences)?;
+    let Path(id) = id.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    match book.remove(&id) {
+        Ok(true) => Ok(StatusCode::NO_CONTENT),
+        Ok(false) => {
+            let shown: String = id.chars().take(40).collect();
+            Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no silence `{shown}` set through the API"),
+            ))
+        }
+        Err(m) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m)),
+    }
 }
 
 /// Middleware: 503 when `max_in_flight` requests are already being handled.

@@ -15,7 +15,9 @@ use std::time::Duration;
 use analytics::{Analytics, AnalyticsConfig, Limits, SavedQueries};
 use anyhow::Context;
 use clap::Args;
-use dashboards::alerting::{AlertStore, AlertingConfig, AlertsView, Notifier, Watch, WatchConfig};
+use dashboards::alerting::{
+    AlertStore, AlertingConfig, AlertsView, Notifier, SilenceBook, Watch, WatchConfig,
+};
 use dashboards::api::{ApiState, ApiToken, check_bind};
 use dashboards::ops::OpsState;
 use model::runbooks::Runbooks;
@@ -40,6 +42,9 @@ HTTP (on --http-addr):
   GET  /api/rejected           rejected records per reason over time, and samples
   GET  /api/runbooks           the runbook of every failure cause
   GET  /api/alerts             firing spike alerts, then the recently resolved
+  GET  /api/silences           the detector's silences (--silences FILE and the API's)
+  POST /api/silences           {\"slice\": {\"payment_method\": \"alipay\"}, \"duration\": \"2h\"}
+  DELETE /api/silences/ID      remove one set through the API
 
 ALERTS:
   Every --alert-interval the spike detector counts the new events per
@@ -273,6 +278,7 @@ pub(crate) async fn serve(
     // get one last bounded try.
     let alert_stop = CancellationToken::new();
     let mut alert_tasks = Vec::new();
+    let mut silences = None;
     let view = match detector {
         None => AlertsView::default(),
         Some(detector) => {
@@ -288,6 +294,12 @@ pub(crate) async fn serve(
                 "Spike alerts firing now",
             )?;
             registry.register(Box::new(firing.clone()))?;
+            let book = SilenceBook::open(
+                detector.config().silences.clone(),
+                Some(config.data_dir.join("silences.json")),
+            )
+            .map_err(|e| anyhow::anyhow!("reading the API's silences: {e}"))?;
+            silences = Some(book.clone());
             let watch = Watch {
                 analytics: analytics.clone(),
                 detector,
@@ -300,6 +312,7 @@ pub(crate) async fn serve(
                     lateness: args.alerts.alert_lateness,
                     history: args.alerts.alert_history,
                 },
+                silences: Some(book),
             };
             alert_tasks.push(tokio::spawn(watch.run(alert_stop.clone())));
             view
@@ -314,6 +327,7 @@ pub(crate) async fn serve(
             token,
             runbooks,
             alerts: view,
+            silences,
             ..ApiState::new(analytics)
         },
     );

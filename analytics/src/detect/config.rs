@@ -111,7 +111,52 @@ pub struct Silence {
     pub comment: String,
 }
 
+/// Longest silence comment, in characters.
+pub const MAX_SILENCE_COMMENT: usize = 1_024;
+
 impl Silence {
+    /// A checked silence: `slice` names at least one detector dimension
+    /// (values are normalised as events are), `end_ms > start_ms`, the
+    /// comment at most [`MAX_SILENCE_COMMENT`] characters.
+    pub fn new(
+        slice: BTreeMap<String, String>,
+        start_ms: i64,
+        end_ms: i64,
+        comment: String,
+    ) -> Result<Silence, String> {
+        if slice.is_empty() {
+            return Err("`slice` names no dimension".into());
+        }
+        let mut matcher = BTreeMap::new();
+        for (k, v) in slice {
+            if Dim::from_name(&k).is_none() {
+                let shown: String = k.chars().take(40).collect();
+                return Err(format!(
+                    "unknown dimension `{shown}` (failure_cause, channel, payment_method)"
+                ));
+            }
+            let v = model::vocab::normalise(&v).into_owned();
+            if v.is_empty() || v.chars().count() > 128 {
+                return Err(format!("`{k}`: a value of 1-128 characters"));
+            }
+            matcher.insert(k, v);
+        }
+        if end_ms <= start_ms {
+            return Err("end is not after start".into());
+        }
+        if comment.chars().count() > MAX_SILENCE_COMMENT {
+            return Err(format!(
+                "the comment is longer than {MAX_SILENCE_COMMENT} characters"
+            ));
+        }
+        Ok(Silence {
+            matcher,
+            start_ms,
+            end_ms,
+            comment,
+        })
+    }
+
     pub fn matches(&self, slice: &BTreeMap<String, String>, t_ms: i64) -> bool {
         (self.start_ms..self.end_ms).contains(&t_ms)
             && self.matcher.iter().all(|(k, v)| slice.get(k) == Some(v))
@@ -157,18 +202,6 @@ pub fn parse_silences(text: &str) -> Result<Vec<Silence>, String> {
         .enumerate()
         .map(|(i, e)| {
             let n = i + 1;
-            if e.slice.is_empty() {
-                return Err(format!("silence {n}: `slice` names no dimension"));
-            }
-            let mut matcher = BTreeMap::new();
-            for (k, v) in e.slice {
-                if Dim::from_name(&k).is_none() {
-                    return Err(format!(
-                        "silence {n}: unknown dimension `{k}` (failure_cause, channel, payment_method)"
-                    ));
-                }
-                matcher.insert(k, model::vocab::normalise(&v).into_owned());
-            }
             let time = |s: &str, what: &str| {
                 chrono::DateTime::parse_from_rfc3339(s)
                     .map(|t| t.timestamp_millis())
@@ -176,15 +209,8 @@ pub fn parse_silences(text: &str) -> Result<Vec<Silence>, String> {
             };
             let start_ms = time(&e.start, "start")?;
             let end_ms = time(&e.end, "end")?;
-            if end_ms <= start_ms {
-                return Err(format!("silence {n}: end is not after start"));
-            }
-            Ok(Silence {
-                matcher,
-                start_ms,
-                end_ms,
-                comment: e.comment,
-            })
+            Silence::new(e.slice, start_ms, end_ms, e.comment)
+                .map_err(|err| format!("silence {n}: {err}"))
         })
         .collect()
 }

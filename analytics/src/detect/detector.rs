@@ -108,6 +108,12 @@ impl Detector {
         &self.cfg
     }
 
+    /// Replaces the silences (e.g. after one was added through the API);
+    /// they apply from the next evaluation on.
+    pub fn set_silences(&mut self, silences: Vec<crate::detect::Silence>) {
+        self.cfg.silences = silences;
+    }
+
     /// The id of a dimension's value (normalised spelling expected).
     pub fn intern(&mut self, dim: Dim, value: &str) -> ValueId {
         self.values.intern(dim, value)

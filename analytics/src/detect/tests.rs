@@ -288,6 +288,30 @@ fn silences_hold_the_page_and_what_it_explains() {
 }
 
 #[test]
+fn silences_set_while_running_hold_the_page() {
+    let mut d = Detector::new(DetectorConfig::default()).unwrap();
+    feed(&mut d, T0, 240, &steady());
+    let start = T0 + 240 * MIN;
+    d.set_silences(vec![
+        Silence::new(
+            [("payment_method".to_string(), "Alipay".to_string())].into(),
+            start,
+            start + 60 * MIN,
+            "set through the API".into(),
+        )
+        .unwrap(),
+    ]);
+    let alerts = feed(
+        &mut d,
+        start,
+        15,
+        &with_spike(1.0, "alipay", "payment_declined", 30),
+    );
+    assert!(firing(&alerts).is_empty(), "{alerts:#?}");
+    assert!(d.stats().silenced > 0);
+}
+
+#[test]
 fn time_of_day_seasonality_learns_a_bad_hour() {
     // Every day from 00:00 to 02:00 web card payments decline 4x as often.
     let mut d = Detector::new(DetectorConfig::default()).unwrap();

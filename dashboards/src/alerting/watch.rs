@@ -22,7 +22,7 @@ use model::alert::{Alert, AlertStatus};
 use prometheus::IntGauge;
 use tokio_util::sync::CancellationToken;
 
-use super::{AlertStore, Notifier};
+use super::{AlertStore, Notifier, SilenceBook};
 use crate::{Error, Result};
 
 const MINUTE_MS: i64 = 60_000;
@@ -107,6 +107,9 @@ pub struct Watch {
     pub view: AlertsView,
     pub firing_gauge: Option<IntGauge>,
     pub config: WatchConfig,
+    /// The silences to apply (the file's and the API's); the detector gets
+    /// them again whenever they change.
+    pub silences: Option<SilenceBook>,
 }
 
 impl Watch {
@@ -120,6 +123,7 @@ impl Watch {
                 complete_until(now, self.config.lateness)
             }
         };
+        let mut silences_seen = None;
         let mut ticks = tokio::time::interval(self.config.interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -127,12 +131,25 @@ impl Watch {
                 _ = ticks.tick() => {}
                 () = shutdown.cancelled() => return,
             }
+            self.apply_silences(&mut silences_seen);
             let now = chrono::Utc::now().timestamp_millis();
             match self.step(counted, now).await {
                 Ok(until) => counted = until,
                 Err(e) => {
                     tracing::warn!(error = %e, "alert detection run failed; retrying next interval")
                 }
+            }
+        }
+    }
+
+    /// Gives the detector the silences again when they changed since
+    /// `seen` (a version of the book).
+    fn apply_silences(&mut self, seen: &mut Option<u64>) {
+        if let Some(book) = &self.silences {
+            let version = book.version();
+            if *seen != Some(version) {
+                self.detector.set_silences(book.all());
+                *seen = Some(version);
             }
         }
     }
