@@ -265,6 +265,15 @@ fn demo_serves_simulated_traffic_within_20_seconds_and_exits_cleanly() {
         "{books}"
     );
     assert!(title("payment_declined").is_some(), "{books}");
+    // Silences through the API reach the running detector's book and are
+    // kept in the data directory.
+    let body = br#"{"slice": {"payment_method": "alipay"}, "duration": "1h", "comment": "demo"}"#;
+    let added = http::post_json(addr, "/api/silences", &[], body).expect("answer");
+    assert_eq!(added.status, 201, "{}", added.text());
+    let listed = http::get(addr, "/api/silences", &[])
+        .expect("answer")
+        .json();
+    assert_eq!(listed["silences"][0]["active"], true, "{listed}");
     let printed = std::fs::read_to_string(&out).unwrap();
     assert!(
         printed.contains(&format!("open http://{addr}/")),
@@ -280,6 +289,10 @@ fn demo_serves_simulated_traffic_within_20_seconds_and_exits_cleanly() {
         .map(|d| std::path::PathBuf::from(d.trim()))
         .expect("data dir printed");
     assert!(data_dir.exists());
+    assert!(
+        data_dir.join("silences.json").exists(),
+        "the API's silence is kept"
+    );
 
     let exit = demo.sigterm(Duration::from_secs(15), &log);
     assert!(exit.success(), "{}", log_text(&log));
