@@ -113,22 +113,29 @@ sleep 5
 
 # --- load ---------------------------------------------------------------------
 RESULTS=()
+# run_wrk LABEL CONNECTIONS WRK-ARGS...: one wrk run, its row in RESULTS.
+run_wrk() {
+    local label=$1 connections=$2 out=$WORK/wrk-$1.txt
+    shift 2
+    local before after rps p50 p99 errors n_err
+    before=$(count)
+    wrk -t2 -c"$connections" -d"$DURATION" --latency "$@" >"$out"
+    after=$(count)
+    rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+    p50=$(awk '$1 == "50%" {print $2}' "$out")
+    p99=$(awk '$1 == "99%" {print $2}' "$out")
+    errors=$(grep -E 'Non-2xx|Socket errors' "$out" || true)
+    n_err=$(awk '/Non-2xx/ {print $NF}' "$out")
+    RESULTS+=("$label $rps $p50 $p99 $((after - before)) ${n_err:-0}")
+    log "now-$label: $rps req/s, p50 $p50, p99 $p99, ingested $((after - before)) rows meanwhile ${errors:+($errors)}"
+}
 for window in $WINDOWS; do
     url="http://$HTTP/api/overview?start=now-$window"
     curl -sf "$url" | python3 -c '
 import json, sys
 v = json.load(sys.stdin)
 print("counted_from", v["counted_from"], "attempts", v["totals"]["attempts"], file=sys.stderr)'
-    rows_before=$(count)
-    wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$url" >"$WORK/wrk-$window.txt"
-    rows_after=$(count)
-    rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk-$window.txt")
-    p50=$(awk '$1 == "50%" {print $2}' "$WORK/wrk-$window.txt")
-    p99=$(awk '$1 == "99%" {print $2}' "$WORK/wrk-$window.txt")
-    errors=$(grep -E 'Non-2xx|Socket errors' "$WORK/wrk-$window.txt" || true)
-    n_err=$(awk '/Non-2xx/ {print $NF}' "$WORK/wrk-$window.txt")
-    RESULTS+=("$window $rps $p50 $p99 $((rows_after - rows_before)) ${n_err:-0}")
-    log "now-$window: $rps req/s, p50 $p50, p99 $p99, ingested $((rows_after - rows_before)) rows meanwhile ${errors:+($errors)}"
+    run_wrk "$window" "$CONNECTIONS" "$url"
 done
 # Every request a different one-hour window (ending now-Ks, K counting up), so
 # none is answered from the 1 s shared answers: the rollup's own cost.
@@ -140,16 +147,7 @@ request = function()
     return wrk.format("GET", "/api/overview?start=now-" .. (3600 + k) .. "s&end=now-" .. k .. "s")
 end
 LUA
-rows_before=$(count)
-wrk -t2 -c"$DISTINCT_CONNECTIONS" -d"$DURATION" --latency -s "$WORK/distinct.lua" "http://$HTTP" >"$WORK/wrk-distinct.txt"
-rows_after=$(count)
-rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk-distinct.txt")
-p50=$(awk '$1 == "50%" {print $2}' "$WORK/wrk-distinct.txt")
-p99=$(awk '$1 == "99%" {print $2}' "$WORK/wrk-distinct.txt")
-errors=$(grep -E 'Non-2xx|Socket errors' "$WORK/wrk-distinct.txt" || true)
-n_err=$(awk '/Non-2xx/ {print $NF}' "$WORK/wrk-distinct.txt")
-RESULTS+=("1h-distinct $rps $p50 $p99 $((rows_after - rows_before)) ${n_err:-0}")
-log "now-1h, every request distinct: $rps req/s, p50 $p50, p99 $p99 ${errors:+($errors)}"
+run_wrk 1h-distinct "$DISTINCT_CONNECTIONS" -s "$WORK/distinct.lua" "http://$HTTP"
 kill -0 "$SERVE_PID" || die "serve died under load: $(tail -20 "$WORK/serve.log")"
 
 echo

@@ -45,7 +45,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use model::LiveRows;
 use model::schema::{col, dict_type};
 
-use crate::table::listing;
+use crate::table::stored_and_live;
 use crate::{Error, Result};
 
 /// The dimensions counted, in the order their ids are used.
@@ -500,8 +500,7 @@ impl Rollup {
     /// Counts what is new since the last call and returns the overlay of
     /// uncovered live rows. Blocking: reads files.
     fn refresh(&self, state: &mut State, now_ms: i64) -> Result<Levels> {
-        let live = self.live.as_ref().map(LiveRows::snapshot);
-        let listing = listing::list(&self.data_dir)?;
+        let (listing, live) = stored_and_live(&self.data_dir, self.live.as_ref())?;
         let mut want: BTreeMap<NaiveDate, HashSet<PathBuf>> = BTreeMap::new();
         for f in listing.attempts {
             want.entry(f.date).or_default().insert(f.path);
@@ -545,16 +544,13 @@ impl Rollup {
             }
         }
         let mut overlay = Levels::default();
-        if let Some(snapshot) = live {
-            let snapshot = snapshot.without_stored(&listing.complete);
-            for b in &snapshot.attempts {
-                State::count(
-                    &mut state.interners,
-                    &mut state.overflow,
-                    &mut overlay,
-                    &b.batch,
-                )?;
-            }
+        for b in &live.attempts {
+            State::count(
+                &mut state.interners,
+                &mut state.overflow,
+                &mut overlay,
+                &b.batch,
+            )?;
         }
         Ok(overlay)
     }

@@ -9,7 +9,7 @@
 //! statistics, the page index and filter pushdown all apply; whole `date=`
 //! directories outside the query's `ts` range are not opened at all.
 
-pub(crate) mod listing;
+mod listing;
 mod prune;
 
 use std::path::PathBuf;
@@ -75,19 +75,16 @@ impl StoredTable {
 
     /// The files to read and the live batches to add, snapshot first.
     fn gather(&self, filters: &[Expr]) -> DfResult<(Vec<PathBuf>, Vec<RecordBatch>)> {
-        let live = match (&self.live, self.kind) {
-            (Some(live), TableKind::Attempts | TableKind::Rejected) => Some(live.snapshot()),
-            _ => None,
-        };
         let external = |e: crate::Error| DataFusionError::External(Box::new(e));
-        let (files, complete) = match self.kind {
+        let (files, live) = match self.kind {
             TableKind::Alerts => {
                 let files =
                     listing::plain_files(&self.data_dir.join("alerts")).map_err(external)?;
                 (files, Vec::new())
             }
             TableKind::Attempts => {
-                let listing = listing::list(&self.data_dir).map_err(external)?;
+                let (listing, live) =
+                    stored_and_live(&self.data_dir, self.live.as_ref()).map_err(external)?;
                 let dates = prune::date_range(filters, "ts");
                 let total = listing.attempts.len();
                 let files: Vec<PathBuf> = listing
@@ -97,34 +94,44 @@ impl StoredTable {
                     .map(|f| f.path)
                     .collect();
                 tracing::debug!(total, read = files.len(), ?dates, "order_attempts files");
-                (files, listing.complete)
+                (files, live.attempts)
             }
             TableKind::Rejected => {
-                let listing = listing::list(&self.data_dir).map_err(external)?;
+                let (listing, live) =
+                    stored_and_live(&self.data_dir, self.live.as_ref()).map_err(external)?;
                 let files = listing.rejected.into_iter().map(|f| f.path).collect();
-                (files, listing.complete)
+                (files, live.rejected)
             }
         };
         let schema = self.kind.schema();
         let mut batches = Vec::new();
-        if let Some(snapshot) = live {
-            let snapshot = snapshot.without_stored(&complete);
-            let live = match self.kind {
-                TableKind::Attempts => snapshot.attempts,
-                _ => snapshot.rejected,
-            };
-            for b in live {
-                // Re-labelled with the table schema; a batch of another shape
-                // would be a bug in ingest, so it is logged, not served.
-                match RecordBatch::try_new(schema.clone(), b.batch.columns().to_vec()) {
-                    Ok(batch) => batches.push(batch),
-                    Err(err) => tracing::error!(%err, topic = %b.topic, partition = b.partition,
-                        "live batch does not match the table schema; skipped"),
-                }
+        for b in live {
+            // Re-labelled with the table schema; a batch of another shape
+            // would be a bug in ingest, so it is logged, not served.
+            match RecordBatch::try_new(schema.clone(), b.batch.columns().to_vec()) {
+                Ok(batch) => batches.push(batch),
+                Err(err) => tracing::error!(%err, topic = %b.topic, partition = b.partition,
+                    "live batch does not match the table schema; skipped"),
             }
         }
         Ok((files, batches))
     }
+}
+
+/// The complete flushes under `data_dir` and the live rows none of them
+/// covers, read in the one safe order (see [`model::live`]): the live
+/// snapshot FIRST, the listing SECOND. Every reader of stored + live rows
+/// (the tables, the rollup) goes through here.
+pub(crate) fn stored_and_live(
+    data_dir: &std::path::Path,
+    live: Option<&LiveRows>,
+) -> crate::Result<(listing::Listing, model::live::LiveSnapshot)> {
+    let snapshot = live.map(LiveRows::snapshot);
+    let listing = listing::list(data_dir)?;
+    let live = snapshot
+        .map(|s| s.without_stored(&listing.complete))
+        .unwrap_or_default();
+    Ok((listing, live))
 }
 
 #[async_trait]

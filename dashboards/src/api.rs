@@ -155,13 +155,7 @@ async fn add_silence(
 ) -> Result<Response, ApiError> {
     const SHAPE: &str = "the body must be a JSON object {\"slice\": {\"payment_method\": \"alipay\"}, \"duration\": \"2h\", \"comment\": \"...\"} (or \"start\"/\"end\" in RFC 3339)";
     let book = book.ok_or_else(no_silences)?;
-    let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the request body is over the {MAX_BODY_BYTES}-byte limit"),
-        ),
-        _ => ApiError::bad_request(format!("reading the request body: {}", e.body_text())),
-    })?;
+    let body = body.map_err(body_error)?;
     let new: NewSilence = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("{SHAPE}: {e}")))?;
     match book.add(new, chrono::Utc::now().timestamp_millis()) {
@@ -229,16 +223,21 @@ async fn sql(
     let format = format
         .as_deref()
         .map_or(Ok(ResultFormat::Json), ResultFormat::parse)?;
-    let body = body.map_err(|e| match e.status() {
+    let body = body.map_err(body_error)?;
+    let sql = sql_text(&body)?;
+    let out = analytics.sql(&sql).await?;
+    encode::respond(out, format, "result").await
+}
+
+/// A body that could not be read: 413 past [`MAX_BODY_BYTES`], else 400.
+fn body_error(e: BytesRejection) -> ApiError {
+    match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the request body is over the {MAX_BODY_BYTES}-byte limit"),
         ),
         _ => ApiError::bad_request(format!("reading the request body: {}", e.body_text())),
-    })?;
-    let sql = sql_text(&body)?;
-    let out = analytics.sql(&sql).await?;
-    encode::respond(out, format, "result").await
+    }
 }
 
 /// The `sql` string of a JSON object body (other keys are ignored).

@@ -22,6 +22,7 @@ pub mod window;
 
 use std::collections::BTreeMap;
 
+use analytics::detect::rfc3339;
 use analytics::{Analytics, QueryOutput};
 use axum::http::StatusCode;
 use datafusion::common::ParamValues;
@@ -147,12 +148,6 @@ fn text(v: &Value) -> Option<String> {
 
 fn int(v: &Value) -> i64 {
     v.as_i64().unwrap_or(0)
-}
-
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
 }
 
 fn range_json(q: &BoardQuery) -> Value {

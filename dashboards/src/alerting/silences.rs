@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use analytics::detect::Silence;
+use analytics::detect::{Silence, rfc3339};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -62,12 +62,6 @@ struct Book {
 pub struct SilenceBook {
     book: Arc<RwLock<Book>>,
     path: Option<PathBuf>,
-}
-
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
 }
 
 fn time(what: &str, text: &str) -> Result<i64, String> {
