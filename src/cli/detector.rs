@@ -28,6 +28,11 @@ pub(crate) struct DetectorArgs {
     #[arg(long = "alert-for", env = "ORDERPULSE_ALERT_FOR", default_value = "30s", value_parser = parse_span)]
     pub(crate) alert_for: Duration,
 
+    /// A breach at least this many standard deviations above its baseline
+    /// fires at once, without waiting --alert-for (0 turns this off).
+    #[arg(long, env = "ORDERPULSE_ALERT_STRONG_Z", default_value_t = DetectorConfig::default().strong_z, value_parser = parse_positive)]
+    pub(crate) alert_strong_z: f64,
+
     /// How long a firing slice must stay back to normal before it resolves.
     #[arg(long, env = "ORDERPULSE_ALERT_QUIET", default_value = "3m", value_parser = parse_span)]
     pub(crate) alert_quiet: Duration,
@@ -61,6 +66,7 @@ impl DetectorArgs {
             interval_ms: ms(self.alert_interval),
             window_ms: ms(self.alert_window),
             for_ms: ms(self.alert_for),
+            strong_z: self.alert_strong_z,
             quiet_ms: ms(self.alert_quiet),
             min_attempts: self.alert_min_attempts,
             min_excess: self.alert_min_excess,
@@ -155,8 +161,20 @@ mod tests {
             )
         );
         assert_eq!(
-            (cfg.min_attempts, cfg.min_excess, cfg.z, cfg.min_ratio),
-            (want.min_attempts, want.min_excess, want.z, want.min_ratio)
+            (
+                cfg.min_attempts,
+                cfg.min_excess,
+                cfg.z,
+                cfg.min_ratio,
+                cfg.strong_z
+            ),
+            (
+                want.min_attempts,
+                want.min_excess,
+                want.z,
+                want.min_ratio,
+                want.strong_z
+            )
         );
     }
 
@@ -173,6 +191,11 @@ mod tests {
             let err = parse(args).unwrap_err();
             assert!(err.contains(why), "{args:?}: {err}");
         }
+        let weak = parse(&["--alert-strong-z", "2"])
+            .unwrap()
+            .config(&Runbooks::builtin())
+            .unwrap_err();
+        assert!(format!("{weak:#}").contains("strong z"), "{weak:#}");
         let missing = parse(&["--silences", "/nonexistent/silences.toml"])
             .unwrap()
             .config(&Runbooks::builtin())

@@ -28,6 +28,11 @@ pub struct DetectorConfig {
     pub z: f64,
     /// A slice must stay breaching this long before it fires (0: at once).
     pub for_ms: i64,
+    /// A breach scoring at least this many standard deviations above its
+    /// baseline, where the baseline expects at least one failure, fires
+    /// at once, without waiting `for_ms` (0: never): the `for` wait is for
+    /// marginal evidence, a clear outage pages at once.
+    pub strong_z: f64,
     /// A firing slice counts as clear once its rate is below baseline × this.
     pub resolve_ratio: f64,
     /// ...and resolves after being clear this long.
@@ -62,6 +67,7 @@ impl Default for DetectorConfig {
             min_ratio: 1.5,
             z: 4.0,
             for_ms: 30_000,
+            strong_z: 8.0,
             resolve_ratio: 1.25,
             quiet_ms: 180_000,
             explain_share: 0.6,
@@ -92,6 +98,9 @@ impl DetectorConfig {
         }
         if !(self.min_ratio >= 1.0 && self.resolve_ratio >= 1.0 && self.z > 0.0) {
             return Err("ratios must be at least 1 and z above 0".into());
+        }
+        if !(self.strong_z == 0.0 || self.strong_z >= self.z) {
+            return Err("the strong z must be 0 (off) or at least z".into());
         }
         if self.for_ms < 0 || self.quiet_ms < 0 {
             return Err("durations cannot be negative".into());

@@ -421,7 +421,7 @@ impl Detector {
                 Phase::Pending { since } => {
                     if !e.breach || self.explained(&accepted, i, t) {
                         self.slices[i].phase = Phase::Idle;
-                    } else if t - since >= self.cfg.for_ms {
+                    } else if t - since >= self.cfg.for_ms || self.strong(e) {
                         self.fire(e, t, out);
                         accepted.push(i);
                     } else {
@@ -440,7 +440,7 @@ impl Detector {
                         accepted.push(i);
                     } else {
                         accepted.push(i);
-                        if self.cfg.for_ms == 0 {
+                        if self.cfg.for_ms == 0 || self.strong(e) {
                             self.fire(e, t, out);
                         } else {
                             self.slices[i].phase = Phase::Pending { since: t };
@@ -449,6 +449,16 @@ impl Detector {
                 }
             }
         }
+    }
+
+    /// Evidence too strong to wait `for` out: the score at least `strong_z`
+    /// where the baseline expects at least one failure in the window (a z
+    /// against an expectation of nearly nothing is large for a handful of
+    /// failures at night, and means little).
+    fn strong(&self, e: &Eval) -> bool {
+        self.cfg.strong_z > 0.0
+            && e.score >= self.cfg.strong_z
+            && e.counts.attempts as f64 * e.p0 >= 1.0
     }
 
     fn explained(&mut self, accepted: &[usize], i: usize, t: i64) -> bool {

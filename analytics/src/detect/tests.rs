@@ -159,9 +159,11 @@ fn a_spike_fires_once_with_its_slice_contributor_and_runbook_then_resolves() {
 #[test]
 fn the_for_duration_ignores_a_blip() {
     // One minute of spike: breaching while it is in the window (5 min),
-    // not for the 7 minutes asked.
+    // not for the 7 minutes asked (strong evidence skips the wait: see the
+    // next test, so it is off here).
     let cfg = DetectorConfig {
         for_ms: 420_000,
+        strong_z: 0.0,
         ..DetectorConfig::default()
     };
     let (alerts, _) = spike_run(cfg, 1);
@@ -173,6 +175,29 @@ fn the_for_duration_ignores_a_blip() {
     };
     let (alerts, _) = spike_run(cfg, 1);
     assert!(!firing(&alerts).is_empty());
+}
+
+#[test]
+fn strong_evidence_fires_without_waiting_for_the_for_duration() {
+    let first_fire = |strong_z: f64| -> i64 {
+        let cfg = DetectorConfig {
+            for_ms: 420_000,
+            strong_z,
+            ..DetectorConfig::default()
+        };
+        let (alerts, onset) = spike_run(cfg, 15);
+        let a = firing(&alerts).into_iter().next().expect("no alert");
+        chrono::DateTime::parse_from_rfc3339(&a.started_at)
+            .unwrap()
+            .timestamp_millis()
+            - onset
+    };
+    // Declines x10 score far above the default strong z: at once...
+    let strong = first_fire(DetectorConfig::default().strong_z);
+    assert!(strong <= 60_000, "{strong} ms after the onset");
+    // ...where the same outage waits the 7 minutes out without it.
+    let waited = first_fire(0.0);
+    assert!(waited >= 420_000, "{waited} ms after the onset");
 }
 
 #[test]
