@@ -40,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use alertmanager::{ALERT_NAME, postable};
 pub use silences::SilenceBook;
-pub use store::{ALERTS_DIR, AlertStore, to_batch};
+pub use store::{ALERTS_DIR, AlertStore, from_batch, to_batch};
 pub use watch::{AlertsView, Watch, WatchConfig};
 
 use crate::{Error, Result};
@@ -146,7 +146,10 @@ impl Counters {
 /// Hands alert state changes to every configured receiver.
 #[derive(Clone)]
 pub struct Notifier {
-    queues: Vec<(Arc<queue::DropOldest<Alert>>, Counters)>,
+    /// Per receiver: its queue, its counters, and whether it wants firing
+    /// alerts sent again after a restart (Alertmanager forgets an alert
+    /// that is not re-sent; a webhook was told once and is not told twice).
+    queues: Vec<(Arc<queue::DropOldest<Alert>>, Counters, bool)>,
 }
 
 impl Notifier {
@@ -208,7 +211,7 @@ impl Notifier {
             tasks.push(tokio::spawn(
                 worker.run(shutdown.clone(), config.shutdown_grace),
             ));
-            queues.push((queue, counters("alertmanager")));
+            queues.push((queue, counters("alertmanager"), true));
         }
         if let Some(url) = config.webhook_url.as_deref().filter(|u| !u.is_empty()) {
             let url = check_url("--alert-webhook-url", url)?;
@@ -223,14 +226,28 @@ impl Notifier {
             tasks.push(tokio::spawn(
                 worker.run(shutdown.clone(), config.shutdown_grace),
             ));
-            queues.push((queue, counters("webhook")));
+            queues.push((queue, counters("webhook"), false));
         }
         Ok((Notifier { queues }, tasks))
     }
 
     /// Queues alert state changes for every receiver; never blocks.
     pub fn notify(&self, alerts: &[Alert]) {
-        for (queue, counters) in &self.queues {
+        self.push(alerts, false);
+    }
+
+    /// Queues alerts that were already firing before a restart, for the
+    /// receivers that keep firing alerts alive by re-sending (Alertmanager)
+    /// only: the others were told when they started.
+    pub fn resume(&self, alerts: &[Alert]) {
+        self.push(alerts, true);
+    }
+
+    fn push(&self, alerts: &[Alert], resumed: bool) {
+        for (queue, counters, resends) in &self.queues {
+            if resumed && !resends {
+                continue;
+            }
             for alert in alerts {
                 counters.dropped(queue.push(alert.clone()));
             }

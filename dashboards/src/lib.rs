@@ -38,5 +38,7 @@ pub mod board;
 pub mod error;
 pub mod ops;
 pub mod pg;
+#[cfg(test)]
+mod test_support;
 
 pub use error::{Error, Result};

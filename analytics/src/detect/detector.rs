@@ -40,6 +40,8 @@ enum Phase {
 struct Firing {
     alert: Alert,
     clear_since: Option<i64>,
+    /// Took over a recorded alert's identity ([`Detector::resume`]).
+    resumed: bool,
 }
 
 pub(super) struct SliceState {
@@ -193,6 +195,23 @@ impl Detector {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Takes over an alert a previous process left firing (read back from
+    /// the `alerts` table): when the same slice is firing now, it keeps the
+    /// recorded id and start, so its resolution closes the recorded alert,
+    /// and the alert as it is now is returned. `None` when that slice is not
+    /// firing (the rise ended while nothing watched) or was already resumed.
+    pub fn resume(&mut self, recorded: &Alert) -> Option<Alert> {
+        self.slices.iter_mut().find_map(|s| match &mut s.phase {
+            Phase::Firing(f) if !f.resumed && f.alert.slice == recorded.slice => {
+                f.resumed = true;
+                f.alert.id.clone_from(&recorded.id);
+                f.alert.started_at.clone_from(&recorded.started_at);
+                Some(f.alert.clone())
+            }
+            _ => None,
+        })
     }
 
     pub fn stats(&self) -> DetectorStats {
@@ -529,6 +548,7 @@ impl Detector {
         self.slices[i].phase = Phase::Firing(Box::new(Firing {
             alert,
             clear_since: None,
+            resumed: false,
         }));
     }
 

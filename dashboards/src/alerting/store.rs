@@ -4,15 +4,19 @@
 //! fsync, rename), so `SELECT ... FROM alerts` sees the history across
 //! restarts and never half a file.
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{
-    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMillisecondArray,
 };
+use arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondType};
 use datafusion::parquet::arrow::ArrowWriter;
-use model::alert::Alert;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use model::alert::{Alert, AlertStatus};
 use model::schema::alerts_schema;
 
 use crate::{Error, Result};
@@ -63,6 +67,135 @@ impl AlertStore {
         }
         Ok(Some(path))
     }
+
+    /// The alerts the table says are firing: a `firing` row and no
+    /// `resolved` row for the same id (what a previous process left
+    /// firing when it stopped). Oldest start first. A file that cannot be
+    /// read is skipped with a warning (the others still count).
+    pub fn still_firing(&self) -> Result<Vec<Alert>> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&self.dir, e)),
+        };
+        let mut firing: BTreeMap<String, Alert> = BTreeMap::new();
+        let mut resolved: HashSet<String> = HashSet::new();
+        for entry in entries {
+            let path = entry.map_err(|e| Error::io(&self.dir, e))?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with('.') || !name.ends_with(".parquet") {
+                continue;
+            }
+            let alerts = match read_file(&path) {
+                Ok(alerts) => alerts,
+                Err(e) => {
+                    tracing::warn!(error = %e, "an alerts file is unreadable; skipped");
+                    continue;
+                }
+            };
+            for alert in alerts {
+                match alert.status {
+                    AlertStatus::Firing => {
+                        firing.insert(alert.id.clone(), alert);
+                    }
+                    AlertStatus::Resolved => {
+                        resolved.insert(alert.id);
+                    }
+                }
+            }
+        }
+        let mut out: Vec<Alert> = firing
+            .into_values()
+            .filter(|a| !resolved.contains(&a.id))
+            .collect();
+        out.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<Alert>> {
+    let bad = |e: &dyn std::fmt::Display| Error::Invalid(format!("{}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| bad(&e))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        out.extend(from_batch(&batch.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?);
+    }
+    Ok(out)
+}
+
+/// Rows of the `alerts` schema back into alerts (the inverse of [`to_batch`]).
+pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Alert>> {
+    let col = |name: &str| {
+        batch
+            .column_by_name(name)
+            .ok_or_else(|| Error::Invalid(format!("alerts file without column `{name}`")))
+    };
+    let text = |name: &str| -> Result<&StringArray> {
+        col(name)?
+            .as_string_opt::<i32>()
+            .ok_or_else(|| Error::Invalid(format!("alerts column `{name}` is not text")))
+    };
+    let int = |name: &str| -> Result<&Int64Array> {
+        col(name)?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| Error::Invalid(format!("alerts column `{name}` is not Int64")))
+    };
+    let float = |name: &str| -> Result<&Float64Array> {
+        col(name)?
+            .as_primitive_opt::<Float64Type>()
+            .ok_or_else(|| Error::Invalid(format!("alerts column `{name}` is not Float64")))
+    };
+    let time = |name: &str| -> Result<&TimestampMillisecondArray> {
+        col(name)?
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .ok_or_else(|| Error::Invalid(format!("alerts column `{name}` is not a timestamp")))
+    };
+    let (id, status, slice) = (text("id")?, text("status")?, text("slice")?);
+    let (started, resolved) = (time("started_at")?, time("resolved_at")?);
+    let (window, attempts, failures) = (int("window_seconds")?, int("attempts")?, int("failures")?);
+    let (rate, baseline, score) = (
+        float("failure_rate")?,
+        float("baseline_rate")?,
+        float("score")?,
+    );
+    let (contributors, runbook) = (text("contributors")?, text("runbook")?);
+    let json = |what: &str, v: &str, e: serde_json::Error| {
+        Error::Invalid(format!("alerts column `{what}`: {e} in {v:?}"))
+    };
+    let unsigned = |v: i64| u64::try_from(v).unwrap_or(0);
+    (0..batch.num_rows())
+        .map(|i| {
+            let status = match status.value(i) {
+                "firing" => AlertStatus::Firing,
+                "resolved" => AlertStatus::Resolved,
+                other => {
+                    return Err(Error::Invalid(format!("alert status {other:?}")));
+                }
+            };
+            Ok(Alert {
+                id: id.value(i).to_string(),
+                status,
+                slice: serde_json::from_str(slice.value(i))
+                    .map_err(|e| json("slice", slice.value(i), e))?,
+                started_at: analytics::detect::rfc3339(started.value(i)),
+                resolved_at: resolved
+                    .is_valid(i)
+                    .then(|| analytics::detect::rfc3339(resolved.value(i))),
+                window_seconds: unsigned(window.value(i)),
+                attempts: unsigned(attempts.value(i)),
+                failures: unsigned(failures.value(i)),
+                failure_rate: rate.value(i),
+                baseline_rate: baseline.value(i),
+                score: score.value(i),
+                contributors: serde_json::from_str(contributors.value(i))
+                    .map_err(|e| json("contributors", contributors.value(i), e))?,
+                runbook: runbook.value(i).to_string(),
+            })
+        })
+        .collect()
 }
 
 /// Alerts as rows of the `alerts` schema (slice and contributors as JSON text).

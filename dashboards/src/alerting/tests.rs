@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 
+mod restart;
+
 fn alert(id: &str, status: AlertStatus) -> Alert {
     Alert {
         id: id.into(),
@@ -138,17 +140,23 @@ async fn receive(State(r): State<Receiver>, body: String) -> StatusCode {
 }
 
 async fn start_receiver(script: Vec<u16>) -> (String, Receiver) {
+    let (base, receiver) = start_receiver_at(script, "/hook").await;
+    (format!("{base}/hook"), receiver)
+}
+
+/// A [`Receiver`] answering POSTs to `path`; returns its base URL.
+async fn start_receiver_at(script: Vec<u16>, path: &str) -> (String, Receiver) {
     let receiver = Receiver {
         script: Arc::new(Mutex::new(script)),
         ..Receiver::default()
     };
     let app = Router::new()
-        .route("/hook", post(receive))
+        .route(path, post(receive))
         .with_state(receiver.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/hook"), receiver)
+    (format!("http://{addr}"), receiver)
 }
 
 fn fast(webhook: String) -> AlertingConfig {

@@ -10,7 +10,11 @@
 //! second) before it is `lateness` old; later ones are not counted. At start
 //! the detector is warmed on `history` of stored events, so baselines exist
 //! at once, and what fired and resolved within that history is not sent
-//! again (what is still firing at its end is).
+//! again. What is still firing at its end is squared with what the `alerts`
+//! table says a previous process left firing: the same slice still firing
+//! keeps the recorded alert (its id and start; re-sent to Alertmanager only,
+//! not stored or sent to the webhook again); a recorded alert whose slice
+//! is no longer firing is resolved now; the rest is new and sent as usual.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
@@ -27,6 +31,9 @@ use crate::{Error, Result};
 
 const MINUTE_MS: i64 = 60_000;
 const DAY_MS: i64 = 86_400_000;
+/// The end of the warm-up history that is evaluated (not only counted):
+/// long enough for any alert still firing at its end to have fired.
+const WARM_EVALUATION_MS: i64 = 6 * 3_600_000;
 /// Resolved alerts `GET /api/alerts` keeps showing.
 const RECENT: usize = 50;
 
@@ -155,31 +162,67 @@ impl Watch {
     }
 
     /// Feeds `[history start, last complete minute)` and evaluates it,
-    /// keeping only what is still firing at the end; returns where counting
-    /// stopped.
-    async fn warm_up(&mut self, now: i64) -> Result<i64> {
+    /// keeping only what is still firing at the end (squared with the
+    /// `alerts` table); returns where counting stopped.
+    pub(super) async fn warm_up(&mut self, now: i64) -> Result<i64> {
         let until = complete_until(now, self.config.lateness);
         let history = i64::try_from(self.config.history.as_millis()).unwrap_or(i64::MAX);
         let mut from = (until - history).div_euclid(MINUTE_MS) * MINUTE_MS;
+        // The detector's clock starts where evaluation does: the last hours
+        // of the history are evaluated tick by tick as they are fed (each
+        // tick sees only the minutes before it), so what fires there and is
+        // still firing at the end is known; what it says is not sent.
+        let _ = self
+            .detector
+            .advance((until - WARM_EVALUATION_MS).max(from));
         let mut minutes = 0u64;
         while from < until {
             let to = (from + DAY_MS).min(until);
             minutes += self.feed(from, to).await?;
+            let _past = self.detector.advance(to);
             from = to;
         }
-        let _past = self.detector.advance(until);
-        let firing = self.detector.firing();
+        let recorded = match &self.store {
+            Some(store) => store.still_firing().unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "reading the alerts left firing failed; they are not resumed");
+                Vec::new()
+            }),
+            None => Vec::new(),
+        };
+        let mut resumed = Vec::new();
+        let mut changes = Vec::new();
+        for alert in recorded {
+            match self.detector.resume(&alert) {
+                Some(now_firing) => resumed.push(now_firing),
+                None => changes.push(Alert {
+                    status: AlertStatus::Resolved,
+                    resolved_at: Some(analytics::detect::rfc3339(until)),
+                    ..alert
+                }),
+            }
+        }
+        let ended = changes.len();
+        changes.extend(
+            self.detector
+                .firing()
+                .into_iter()
+                .filter(|a| !resumed.iter().any(|r| r.id == a.id)),
+        );
         tracing::info!(
             minutes_with_events = minutes,
-            firing = firing.len(),
+            resumed = resumed.len(),
+            ended_while_down = ended,
+            new = changes.len() - ended,
             "alert baselines warmed on stored history"
         );
-        self.publish(&firing);
+        self.notifier.resume(&resumed);
+        self.view.apply(&resumed);
+        self.publish(&changes);
         Ok(until)
     }
 
     /// Counts the minutes completed since `counted`, evaluates, publishes.
-    async fn step(&mut self, counted: i64, now: i64) -> Result<i64> {
+    pub(super) async fn step(&mut self, counted: i64, now: i64) -> Result<i64> {
         let until = complete_until(now, self.config.lateness);
         if until > counted {
             self.feed(counted, until).await?;

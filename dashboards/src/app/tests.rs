@@ -14,40 +14,12 @@ use tower::ServiceExt;
 
 use super::*;
 use crate::assets::{ASSETS, INDEX_HTML};
+use crate::test_support::batch;
 
 mod silences;
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
-}
-
-/// NDJSON rows of `schema` as one batch (dictionary columns cast from text).
-fn batch(
-    schema: arrow::datatypes::SchemaRef,
-    lines: &[String],
-) -> arrow::record_batch::RecordBatch {
-    use arrow::datatypes::{DataType, Field, Schema};
-    let plain: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| match f.data_type() {
-            DataType::Dictionary(_, v) => Field::new(f.name(), (**v).clone(), f.is_nullable()),
-            _ => f.as_ref().clone(),
-        })
-        .collect();
-    let plain = Arc::new(Schema::new(plain));
-    let text = lines.join("\n");
-    let mut reader = arrow_json::ReaderBuilder::new(plain)
-        .build(std::io::Cursor::new(text))
-        .expect("reader");
-    let b = reader.next().expect("a batch").expect("decodes");
-    let columns = b
-        .columns()
-        .iter()
-        .zip(schema.fields())
-        .map(|(c, f)| arrow::compute::cast(c, f.data_type()).expect("cast"))
-        .collect();
-    arrow::record_batch::RecordBatch::try_new(schema, columns).expect("batch")
 }
 
 /// Ten minutes ago: 30 web/alipay attempts, 12 failing with network_error
