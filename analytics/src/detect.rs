@@ -5,7 +5,7 @@
 //!
 //! # Layout
 //! - [`detector`]: [`Detector`]: `add` counts (per [`Cell`]: channel,
-//!   payment method, failure cause), `advance(event_time)` evaluates every
+//!   payment method, app version, failure cause), `advance(event_time)` evaluates every
 //!   interval and returns the alerts that fired or resolved; the state
 //!   machine (pending `for`, firing, quiet period), parent/child and
 //!   intersection suppression, silences, contributors, runbooks.
@@ -15,8 +15,10 @@
 //! - [`series`]: per-slice minute and 10-minute counts.
 //! - [`config`]: [`DetectorConfig`] (every guard) and [`Silence`]s.
 //!
-//! Slices are every single value of `failure_cause`, `channel` and
-//! `payment_method` and every pair of them. A failure-cause slice's rate
+//! Slices are every single value of `failure_cause`, `channel`,
+//! `payment_method` and `app_version`, every pair of the first three, and
+//! each app version paired with each failure cause (a bad release). A
+//! failure-cause slice's rate
 //! is the failures with that cause over all attempts of its scope (the
 //! rest of the slice), the same definition as the simulator's truth.
 
@@ -30,7 +32,7 @@ pub mod slices;
 pub use config::{DetectorConfig, Silence, parse_silences};
 pub use detector::{Detector, DetectorStats, rfc3339};
 pub use series::Counts;
-pub use slices::{Cell, Dim, SliceKey, ValueId};
+pub use slices::{Attempt, Cell, Dim, SliceKey, ValueId};
 
 #[cfg(test)]
 mod tests;

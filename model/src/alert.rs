@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// The dimensions a spike alert's slice can name.
-pub const SLICE_DIMENSIONS: [&str; 3] = ["failure_cause", "channel", "payment_method"];
+pub const SLICE_DIMENSIONS: [&str; 4] =
+    ["failure_cause", "channel", "payment_method", "app_version"];
 
 /// Whether an alert is still on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -125,7 +125,7 @@ pub const MAX_SILENCE_COMMENT: usize = 1_024;
 
 impl Silence {
     /// A checked silence: `slice` names at least one detector dimension
-    /// (values are normalised as events are), `end_ms > start_ms`, the
+    /// (vocabulary values are normalised as events are), `end_ms > start_ms`, the
     /// comment at most [`MAX_SILENCE_COMMENT`] characters.
     pub fn new(
         slice: BTreeMap<String, String>,
@@ -138,13 +138,17 @@ impl Silence {
         }
         let mut matcher = BTreeMap::new();
         for (k, v) in slice {
-            if Dim::from_name(&k).is_none() {
-                let shown: String = k.chars().take(40).collect();
-                return Err(format!(
-                    "unknown dimension `{shown}` (failure_cause, channel, payment_method)"
-                ));
-            }
-            let v = model::vocab::normalise(&v).into_owned();
+            let v = match Dim::from_name(&k) {
+                // App versions are stored as given, vocabulary values normalised.
+                Some(Dim::AppVersion) => v.trim().to_string(),
+                Some(_) => model::vocab::normalise(&v).into_owned(),
+                None => {
+                    let shown: String = k.chars().take(40).collect();
+                    return Err(format!(
+                        "unknown dimension `{shown}` (failure_cause, channel, payment_method, app_version)"
+                    ));
+                }
+            };
             if v.is_empty() || v.chars().count() > 128 {
                 return Err(format!("`{k}`: a value of 1-128 characters"));
             }
@@ -248,6 +252,16 @@ mod tests {
         assert!(s[0].matches(&slice, at));
         assert!(!s[0].matches(&slice, s[0].end_ms));
         assert!(!s[0].matches(&BTreeMap::new(), at));
+        // App versions are matched as stored: not lower-cased like vocabulary values.
+        let release = Silence::new(
+            BTreeMap::from([("app_version".to_string(), " 6.2.1-RC ".to_string())]),
+            0,
+            1,
+            String::new(),
+        )
+        .unwrap();
+        let slice = BTreeMap::from([("app_version".to_string(), "6.2.1-RC".to_string())]);
+        assert!(release.matches(&slice, 0));
     }
 
     #[test]

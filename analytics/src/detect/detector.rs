@@ -9,7 +9,7 @@ use super::baseline::{self, BLOCK_MS, MINUTE_MS};
 use super::config::DetectorConfig;
 use super::score::{excess, wilson_lower_dispersed, z_score};
 use super::series::{Counts, Series};
-use super::slices::{Cell, Dim, Interner, SliceKey, ValueId};
+use super::slices::{Attempt, Cell, Dim, Interner, SliceKey, ValueId};
 
 /// What the detector counted besides alerts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,6 +58,9 @@ pub(super) struct SliceState {
     pub(super) baseline: Option<(i64, Option<f64>)>,
     /// Variance of its failure counts over the binomial one (from history).
     pub(super) dispersion: f64,
+    /// False for the finer slices kept only to rank contributors (an app
+    /// version on one channel, and with one cause): never paged themselves.
+    judged: bool,
     phase: Phase,
 }
 
@@ -122,11 +125,12 @@ impl Detector {
     }
 
     /// The cell of one attempt.
-    pub fn cell(&mut self, channel: &str, method: Option<&str>, cause: Option<&str>) -> Cell {
+    pub fn cell(&mut self, a: &Attempt<'_>) -> Cell {
         Cell {
-            channel: self.intern(Dim::Channel, channel),
-            method: method.map(|m| self.intern(Dim::PaymentMethod, m)),
-            cause: cause.map(|c| self.intern(Dim::FailureCause, c)),
+            channel: self.intern(Dim::Channel, a.channel),
+            method: a.payment_method.map(|m| self.intern(Dim::PaymentMethod, m)),
+            version: a.app_version.map(|v| self.intern(Dim::AppVersion, v)),
+            cause: a.failure_cause.map(|c| self.intern(Dim::FailureCause, c)),
         }
     }
 
@@ -157,14 +161,8 @@ impl Detector {
     }
 
     /// Counts one attempt given by its values.
-    pub fn add_event(
-        &mut self,
-        ts_ms: i64,
-        channel: &str,
-        method: Option<&str>,
-        cause: Option<&str>,
-    ) {
-        let cell = self.cell(channel, method, cause);
+    pub fn add_event(&mut self, ts_ms: i64, a: &Attempt<'_>) {
+        let cell = self.cell(a);
         self.add(ts_ms, cell, 1);
     }
 
@@ -245,15 +243,34 @@ impl Detector {
             blocks: Series::default(),
             baseline: None,
             dispersion: 1.0,
+            judged: true,
             phase: Phase::Idle,
         });
         self.index.insert(key, i);
         Some(i)
     }
 
+    /// A slice kept only to rank contributors (created unjudged).
+    fn contributor_slice(
+        &mut self,
+        key: SliceKey,
+        scope: Option<usize>,
+        prior: Option<usize>,
+    ) -> Option<usize> {
+        let fresh = !self.index.contains_key(&key);
+        let i = self.slice(key, scope, prior)?;
+        if fresh {
+            self.slices[i].judged = false;
+        }
+        Some(i)
+    }
+
     /// The slices one cell counts in: everything, its channel, its payment
-    /// method and the pair (attempts and failures); with a cause, the cause
-    /// alone and paired with the channel and the method (failures only).
+    /// method and the pair, its app version (attempts and failures); with a
+    /// cause, the cause alone and paired with the channel, the method and
+    /// the app version (failures only). For contributors only: the app
+    /// version on the channel, and with the cause too, so an alert on a
+    /// version (or a cause on a channel) can name the third dimension.
     fn cell_slices(&mut self, cell: Cell) -> Vec<(usize, bool)> {
         let none = SliceKey::default();
         let mut out = vec![(0, true)];
@@ -269,6 +286,15 @@ impl Detector {
             }
             i.map(|i| (i, m))
         });
+        let version = cell.version.and_then(|v| {
+            let v_key = none.with(Dim::AppVersion, v);
+            let i = self.slice(v_key, None, Some(0))?;
+            out.push((i, true));
+            let on_channel =
+                self.contributor_slice(v_key.with(Dim::Channel, cell.channel), None, Some(i));
+            out.extend(on_channel.map(|j| (j, true)));
+            Some((i, v, on_channel))
+        });
         if let Some(cause) = cell.cause {
             let c_key = none.with(Dim::FailureCause, cause);
             let c = self.slice(c_key, Some(0), None);
@@ -280,6 +306,16 @@ impl Detector {
             if let Some((mi, m)) = m {
                 let i = self.slice(c_key.with(Dim::PaymentMethod, m), Some(mi), c);
                 out.extend(i.map(|i| (i, false)));
+            }
+            if let Some((vi, v, on_channel)) = version {
+                let cv_key = c_key.with(Dim::AppVersion, v);
+                let cv = self.slice(cv_key, Some(vi), c);
+                out.extend(cv.map(|i| (i, false)));
+                if let Some(vc) = on_channel {
+                    let key = cv_key.with(Dim::Channel, cell.channel);
+                    let i = self.contributor_slice(key, Some(vc), cv);
+                    out.extend(i.map(|i| (i, false)));
+                }
             }
         }
         out
@@ -397,6 +433,9 @@ impl Detector {
         }
         let mut evals: Vec<Eval> = Vec::new();
         for i in 1..self.slices.len() {
+            if !self.slices[i].judged {
+                continue;
+            }
             if let Some(e) = self.judge(i, t) {
                 evals.push(e);
             } else if matches!(self.slices[i].phase, Phase::Pending { .. }) {

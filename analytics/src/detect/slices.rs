@@ -9,10 +9,20 @@ pub enum Dim {
     FailureCause = 0,
     Channel = 1,
     PaymentMethod = 2,
+    /// Bad releases break one version of the apps.
+    AppVersion = 3,
 }
 
+/// Dimensions a slice can have.
+const DIMS: usize = 4;
+
 impl Dim {
-    pub const ALL: [Dim; 3] = [Dim::FailureCause, Dim::Channel, Dim::PaymentMethod];
+    pub const ALL: [Dim; DIMS] = [
+        Dim::FailureCause,
+        Dim::Channel,
+        Dim::PaymentMethod,
+        Dim::AppVersion,
+    ];
 
     /// The column (and alert label) name.
     pub fn name(self) -> &'static str {
@@ -20,6 +30,7 @@ impl Dim {
             Dim::FailureCause => "failure_cause",
             Dim::Channel => "channel",
             Dim::PaymentMethod => "payment_method",
+            Dim::AppVersion => "app_version",
         }
     }
 
@@ -35,20 +46,33 @@ impl Dim {
 /// An interned value of one dimension.
 pub type ValueId = u16;
 
+/// One attempt's values the detector slices by (normalised spelling, as
+/// stored).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attempt<'a> {
+    pub channel: &'a str,
+    pub payment_method: Option<&'a str>,
+    /// Apps only (web has none).
+    pub app_version: Option<&'a str>,
+    /// Set exactly for failures.
+    pub failure_cause: Option<&'a str>,
+}
+
 /// What one attempt is, at the finest grain the detector counts: its
-/// channel, payment method (optional in events) and failure cause (none on
-/// success).
+/// channel, payment method and app version (optional in events) and
+/// failure cause (none on success).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cell {
     pub channel: ValueId,
     pub method: Option<ValueId>,
+    pub version: Option<ValueId>,
     pub cause: Option<ValueId>,
 }
 
 /// A slice: a value for some dimensions (indexed by [`Dim`]); none set is
 /// everything. The detector alerts on one or two set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct SliceKey(pub [Option<ValueId>; 3]);
+pub struct SliceKey(pub [Option<ValueId>; DIMS]);
 
 impl SliceKey {
     pub(crate) fn get(&self, d: Dim) -> Option<ValueId> {
@@ -79,8 +103,8 @@ impl SliceKey {
 #[derive(Debug, Clone)]
 pub(crate) struct Interner {
     cap: usize,
-    names: [Vec<String>; 3],
-    ids: [HashMap<String, ValueId>; 3],
+    names: [Vec<String>; DIMS],
+    ids: [HashMap<String, ValueId>; DIMS],
     /// Distinct values folded into `other` because of the cap.
     pub(crate) overflowed: u64,
 }
@@ -148,7 +172,7 @@ mod tests {
         let a = SliceKey::default().with(Dim::Channel, 1);
         let b = SliceKey::default().with(Dim::PaymentMethod, 2);
         let ab = a.union(&b).unwrap();
-        assert_eq!(ab.0, [None, Some(1), Some(2)]);
+        assert_eq!(ab.0, [None, Some(1), Some(2), None]);
         assert_eq!(ab.get(Dim::PaymentMethod), Some(2));
         assert_eq!(a.union(&SliceKey::default().with(Dim::Channel, 3)), None);
         assert_eq!(a.union(&ab), Some(ab));

@@ -74,10 +74,18 @@ fn feed(d: &mut Detector, start: i64, minutes: i64, mix: &Mix) -> Vec<Alert> {
             for (ch, method, attempts, failures) in mix {
                 let failed: u32 = failures.iter().map(|f| f.1).sum();
                 let part = |x: u32| if half == 0 { x / 2 } else { x - x / 2 };
-                let ok = d.cell(ch, Some(method), None);
+                let attempt = Attempt {
+                    channel: ch,
+                    payment_method: Some(method),
+                    ..Attempt::default()
+                };
+                let ok = d.cell(&attempt);
                 d.add(t, ok, part(attempts.saturating_sub(failed)));
                 for (cause, f) in failures {
-                    let cell = d.cell(ch, Some(method), Some(cause));
+                    let cell = d.cell(&Attempt {
+                        failure_cause: Some(cause),
+                        ..attempt
+                    });
                     d.add(t, cell, part(*f));
                 }
             }
@@ -198,6 +206,56 @@ fn strong_evidence_fires_without_waiting_for_the_for_duration() {
     // ...where the same outage waits the 7 minutes out without it.
     let waited = first_fire(0.0);
     assert!(waited >= 420_000, "{waited} ms after the onset");
+}
+
+#[test]
+fn a_bad_release_pages_on_its_app_version() {
+    // Two app channels, three versions; from minute 240 on, version 6.2.1
+    // fails a third of its attempts with client_outdated on both.
+    let mut d = Detector::new(DetectorConfig::default()).unwrap();
+    let mut out = Vec::new();
+    for m in 0..255 {
+        for half in 0..2 {
+            let t = T0 + m * MIN + half * 30_000;
+            out.extend(d.advance(t));
+            for channel in ["ios_app", "android_app"] {
+                for (version, attempts, outdated) in [
+                    ("6.4.0", 60, 0),
+                    ("6.3.2", 40, u32::from(half == 0)),
+                    ("6.2.1", 15, if m >= 240 { 5 } else { 0 }),
+                ] {
+                    let a = Attempt {
+                        channel,
+                        payment_method: Some("alipay"),
+                        app_version: Some(version),
+                        failure_cause: None,
+                    };
+                    let ok = d.cell(&a);
+                    d.add(t, ok, attempts - outdated);
+                    let failed = d.cell(&Attempt {
+                        failure_cause: Some("client_outdated"),
+                        ..a
+                    });
+                    d.add(t, failed, outdated);
+                }
+            }
+        }
+    }
+    let fired = firing(&out);
+    assert_eq!(fired.len(), 1, "{out:#?}");
+    let a = fired[0];
+    let mut named = slice_of(a);
+    named.extend(
+        a.contributors
+            .first()
+            .map(|c| (c.dimension.as_str(), c.value.as_str())),
+    );
+    assert!(named.contains(&("app_version", "6.2.1")), "{a:#?}");
+    assert!(
+        named.contains(&("failure_cause", "client_outdated")),
+        "{a:#?}"
+    );
+    assert_eq!(a.runbook, Runbooks::builtin().text("client_outdated"));
 }
 
 #[test]

@@ -254,8 +254,8 @@ impl Watch {
     /// many (minute, cell) rows there were.
     async fn feed(&mut self, from: i64, to: i64) -> Result<u64> {
         let detector = &mut self.detector;
-        analytics::counts::cell_counts(&self.analytics, from, to, 60, |t, ch, method, cause, n| {
-            let cell = detector.cell(ch, method, cause);
+        analytics::counts::cell_counts(&self.analytics, from, to, 60, |t, attempt, n| {
+            let cell = detector.cell(attempt);
             detector.add(t, cell, n);
         })
         .await

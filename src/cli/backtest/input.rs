@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use analytics::detect::Detector;
+use analytics::detect::{Attempt, Detector};
 use analytics::{Analytics, AnalyticsConfig, Limits, SavedQueries};
 use anyhow::{Context, bail};
 use arrow::array::{Array, AsArray, RecordBatch, StringArray};
@@ -57,16 +57,8 @@ impl Replay {
         }
     }
 
-    /// `n` attempts at `ts` (a failure when `cause` is set).
-    pub(crate) fn row(
-        &mut self,
-        ts: i64,
-        channel: &str,
-        method: Option<&str>,
-        cause: Option<&str>,
-        app_version: Option<&str>,
-        n: u32,
-    ) {
+    /// `n` attempts at `ts` (failures when the cause is set).
+    pub(crate) fn row(&mut self, ts: i64, a: &Attempt<'_>, n: u32) {
         if ts < self.from_ms || ts >= self.to_ms || n == 0 {
             return;
         }
@@ -74,13 +66,14 @@ impl Replay {
         self.first_ms = Some(self.first_ms.map_or(ts, |f| f.min(ts)));
         self.last_ms = Some(self.last_ms.map_or(ts, |l| l.max(ts)));
         self.transitions.extend(self.detector.advance(ts));
-        let cell = self.detector.cell(channel, method, cause);
+        let cell = self.detector.cell(a);
         self.detector.add(ts, cell, n);
+        let (channel, method) = (a.channel, a.payment_method);
         if let Some(rule) = &mut self.rule {
             rule.advance(ts);
-            rule.add(ts, channel, method, cause.is_some(), u64::from(n));
+            rule.add(ts, channel, method, a.failure_cause.is_some(), u64::from(n));
         }
-        self.count_incident(ts, channel, method, app_version, n);
+        self.count_incident(ts, channel, method, a.app_version, n);
     }
 
     fn count_incident(
@@ -292,14 +285,13 @@ fn feed_batch(batch: &RecordBatch, replay: &mut Replay) -> anyhow::Result<()> {
         let (Some(t), Some(ch)) = (*t, opt(&channel, row)) else {
             continue;
         };
-        replay.row(
-            t,
-            ch,
-            opt(&method, row),
-            opt(&cause, row),
-            opt(&version, row),
-            1,
-        );
+        let attempt = Attempt {
+            channel: ch,
+            payment_method: opt(&method, row),
+            app_version: opt(&version, row),
+            failure_cause: opt(&cause, row),
+        };
+        replay.row(t, &attempt, 1);
     }
     Ok(())
 }
@@ -338,8 +330,8 @@ pub(crate) async fn read_data_dir(
     bucket_s: i64,
 ) -> anyhow::Result<u64> {
     let (from, to) = (replay.from_ms, replay.to_ms);
-    analytics::counts::cell_counts(analytics, from, to, bucket_s, |t, ch, method, cause, n| {
-        replay.row(t, ch, method, cause, None, n);
+    analytics::counts::cell_counts(analytics, from, to, bucket_s, |t, attempt, n| {
+        replay.row(t, attempt, n);
     })
     .await
     .map_err(super::super::sql::one_line)
