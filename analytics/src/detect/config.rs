@@ -29,7 +29,8 @@ pub struct DetectorConfig {
     /// A slice must stay breaching this long before it fires (0: at once).
     pub for_ms: i64,
     /// A breach scoring at least this many standard deviations above its
-    /// baseline, where the baseline expects at least one failure, fires
+    /// baseline, where the baseline expects at least one failure (or with
+    /// 4 x `min_excess` failures above it where it expects almost none), fires
     /// at once, without waiting `for_ms` (0: never): the `for` wait is for
     /// marginal evidence, a clear outage pages at once.
     pub strong_z: f64,
@@ -67,7 +68,7 @@ impl Default for DetectorConfig {
             min_ratio: 1.5,
             z: 4.0,
             for_ms: 30_000,
-            strong_z: 8.0,
+            strong_z: 7.0,
             resolve_ratio: 1.25,
             quiet_ms: 180_000,
             explain_share: 0.6,

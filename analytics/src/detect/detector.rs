@@ -574,13 +574,17 @@ impl Detector {
     }
 
     /// Evidence too strong to wait `for` out: the score at least `strong_z`
-    /// where the baseline expects at least one failure in the window (a z
-    /// against an expectation of nearly nothing is large for a handful of
-    /// failures at night, and means little).
+    /// where the baseline expects at least one failure in the window, or
+    /// four times the minimum excess failures where it expects almost none
+    /// (a z against an expectation of nearly nothing is large for a handful
+    /// of failures at night, and means little; dozens do not happen by
+    /// chance: a maintenance page).
     fn strong(&self, e: &Eval) -> bool {
+        let expected = e.counts.attempts as f64 * e.p0;
         self.cfg.strong_z > 0.0
             && e.score >= self.cfg.strong_z
-            && e.counts.attempts as f64 * e.p0 >= 1.0
+            && (expected >= 1.0
+                || excess(e.counts.failures, e.counts.attempts, e.p0) >= 4.0 * self.cfg.min_excess)
     }
 
     fn explained(&mut self, accepted: &[usize], i: usize, t: i64) -> bool {
