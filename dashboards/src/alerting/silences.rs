@@ -4,7 +4,7 @@
 //! [`SilenceBook`] holds both: the file's (read-only here) and the API's,
 //! which are kept in `{data_dir}/silences.json` (rewritten whole, temp file
 //! then rename) so they survive a restart. The detector loop takes
-//! [`SilenceBook::all`] whenever [`SilenceBook::version`] changed. An API
+//! [`SilenceBook::all`] before every evaluation. An API
 //! silence is removed by id; an expired one stays listed until removed (it
 //! no longer matches anything).
 
@@ -51,7 +51,6 @@ pub struct ApiSilence {
 
 #[derive(Debug, Default)]
 struct Book {
-    version: u64,
     from_file: Vec<Silence>,
     api: Vec<(ApiSilence, Silence)>,
     next_id: u64,
@@ -134,11 +133,6 @@ impl SilenceBook {
         self.book.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Changes with every add and remove.
-    pub fn version(&self) -> u64 {
-        self.read().version
-    }
-
     /// Every silence, the file's first.
     pub fn all(&self) -> Vec<Silence> {
         let book = self.read();
@@ -190,7 +184,6 @@ impl SilenceBook {
             return Err(AddError::Storage(e));
         }
         book.next_id += 1;
-        book.version += 1;
         Ok(stored)
     }
 
@@ -205,7 +198,6 @@ impl SilenceBook {
             book.api.insert(i, removed);
             return Err(e);
         }
-        book.version += 1;
         Ok(true)
     }
 

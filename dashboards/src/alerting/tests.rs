@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 
-mod restart;
+mod watch;
 
 fn alert(id: &str, status: AlertStatus) -> Alert {
     Alert {

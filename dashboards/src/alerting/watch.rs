@@ -130,7 +130,6 @@ impl Watch {
                 complete_until(now, self.config.lateness)
             }
         };
-        let mut silences_seen = None;
         let mut ticks = tokio::time::interval(self.config.interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -138,7 +137,6 @@ impl Watch {
                 _ = ticks.tick() => {}
                 () = shutdown.cancelled() => return,
             }
-            self.apply_silences(&mut silences_seen);
             let now = chrono::Utc::now().timestamp_millis();
             match self.step(counted, now).await {
                 Ok(until) => counted = until,
@@ -149,15 +147,12 @@ impl Watch {
         }
     }
 
-    /// Gives the detector the silences again when they changed since
-    /// `seen` (a version of the book).
-    fn apply_silences(&mut self, seen: &mut Option<u64>) {
+    /// Gives the detector the silences as they are now (the file's and the
+    /// API's), before every evaluation: a silence set through the API holds
+    /// from the next run on, and from the warm-up after a restart.
+    fn apply_silences(&mut self) {
         if let Some(book) = &self.silences {
-            let version = book.version();
-            if *seen != Some(version) {
-                self.detector.set_silences(book.all());
-                *seen = Some(version);
-            }
+            self.detector.set_silences(book.all());
         }
     }
 
@@ -167,6 +162,7 @@ impl Watch {
     pub(super) async fn warm_up(&mut self, now: i64) -> Result<i64> {
         let until = complete_until(now, self.config.lateness);
         let history = i64::try_from(self.config.history.as_millis()).unwrap_or(i64::MAX);
+        self.apply_silences();
         let mut from = (until - history).div_euclid(MINUTE_MS) * MINUTE_MS;
         // The detector's clock starts where evaluation does: the last hours
         // of the history are evaluated tick by tick as they are fed (each
@@ -223,6 +219,7 @@ impl Watch {
 
     /// Counts the minutes completed since `counted`, evaluates, publishes.
     pub(super) async fn step(&mut self, counted: i64, now: i64) -> Result<i64> {
+        self.apply_silences();
         let until = complete_until(now, self.config.lateness);
         if until > counted {
             self.feed(counted, until).await?;

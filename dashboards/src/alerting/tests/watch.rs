@@ -72,9 +72,17 @@ fn firing_rows(dir: &std::path::Path) -> Vec<Alert> {
     out
 }
 
-#[tokio::test]
-async fn a_restart_resumes_what_was_firing_and_resolves_what_ended_meanwhile() {
-    // Three hours of 2 % declines, then the last 12 minutes at 40 %.
+/// Live rows of three hours of 2 % declines, then the 12 minutes before
+/// `end` at 40 %; the engine over them and its data directory.
+struct Spike {
+    end: i64,
+    lines: Vec<String>,
+    live: LiveRows,
+    analytics: Analytics,
+    dir: tempfile::TempDir,
+}
+
+async fn spike() -> Spike {
     let end = chrono::Utc::now().timestamp_millis() / MIN * MIN;
     let mut lines = Vec::new();
     for m in (1..=180).rev() {
@@ -86,14 +94,36 @@ async fn a_restart_resumes_what_was_firing_and_resolves_what_ended_meanwhile() {
     let mut config = AnalyticsConfig::new(dir.path()).unwrap();
     config.live = Some(live.clone());
     let analytics = Analytics::new(config).await.unwrap();
+    Spike {
+        end,
+        lines,
+        live,
+        analytics,
+        dir,
+    }
+}
 
-    // Which slice pages on this data (a detector alone, nothing stored).
-    let (silent, _) =
-        Notifier::start(&AlertingConfig::default(), None, &CancellationToken::new()).unwrap();
-    let mut probe = watch(&analytics, silent, None);
-    probe.warm_up(end).await.unwrap();
-    let paged = probe.detector.firing();
+fn silent_notifier() -> Notifier {
+    let shutdown = CancellationToken::new();
+    Notifier::start(&AlertingConfig::default(), None, &shutdown)
+        .unwrap()
+        .0
+}
+
+/// What pages on the spike (a detector alone, nothing stored or sent).
+async fn paged(s: &Spike) -> Alert {
+    let mut probe = watch(&s.analytics, silent_notifier(), None);
+    probe.warm_up(s.end).await.unwrap();
+    let mut paged = probe.detector.firing();
     assert_eq!(paged.len(), 1, "{paged:#?}");
+    paged.remove(0)
+}
+
+#[tokio::test]
+async fn a_restart_resumes_what_was_firing_and_resolves_what_ended_meanwhile() {
+    let s = spike().await;
+    let (end, analytics, dir) = (s.end, &s.analytics, &s.dir);
+    let paged = [paged(&s).await];
 
     // What the previous process left in the alerts table: that slice,
     // firing since before (its own id and start), and a slice that is
@@ -141,7 +171,7 @@ async fn a_restart_resumes_what_was_firing_and_resolves_what_ended_meanwhile() {
         ..fast(hook)
     };
     let (notifier, tasks) = Notifier::start(&delivery, None, &shutdown).unwrap();
-    let mut w = watch(&analytics, notifier, Some(AlertStore::new(dir.path())));
+    let mut w = watch(analytics, notifier, Some(AlertStore::new(dir.path())));
     let counted = w.warm_up(end).await.unwrap();
 
     // The view shows the recorded alert still firing, under its own id and
@@ -192,11 +222,12 @@ async fn a_restart_resumes_what_was_firing_and_resolves_what_ended_meanwhile() {
     );
 
     // The declines end: when the slice resolves, it closes the recorded alert.
+    let mut lines = s.lines.clone();
     let before = lines.len();
     for m in 0..15 {
         minute(&mut lines, end + m * MIN, 2);
     }
-    push(&live, &lines[before..]);
+    push(&s.live, &lines[before..]);
     w.step(counted, end + 15 * MIN).await.unwrap();
     let resolved: Vec<String> = firing_rows(dir.path())
         .into_iter()
@@ -212,4 +243,36 @@ async fn a_restart_resumes_what_was_firing_and_resolves_what_ended_meanwhile() {
     for t in tasks {
         t.await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn an_api_silence_holds_the_page_from_the_warm_up_and_lifting_it_pages() {
+    let s = spike().await;
+    let paged = paged(&s).await;
+    let book = SilenceBook::open(Vec::new(), Some(s.dir.path().join("silences.json"))).unwrap();
+    let silence = book
+        .add(
+            silences::NewSilence {
+                slice: paged.slice.clone(),
+                start: None,
+                end: None,
+                duration: Some("2h".into()),
+                comment: "provider maintenance".into(),
+            },
+            s.end - 30 * MIN,
+        )
+        .unwrap();
+    let mut w = watch(&s.analytics, silent_notifier(), None);
+    w.silences = Some(book.clone());
+    let mut counted = w.warm_up(s.end).await.unwrap();
+    assert_eq!(w.view.firing(), 0, "{:#?}", w.view.snapshot());
+    assert!(w.detector.stats().silenced > 0);
+    // Lifted: the next runs page the slice (still above its baseline).
+    assert!(book.remove(&silence.id).unwrap());
+    for t in [30_000, 60_000] {
+        counted = w.step(counted, s.end + t).await.unwrap();
+    }
+    let (_, shown) = w.view.snapshot();
+    assert_eq!(shown.len(), 1, "{shown:#?}");
+    assert_eq!(shown[0].slice, paged.slice);
 }
