@@ -12,6 +12,8 @@
 mod listing;
 mod prune;
 
+pub use listing::plain_files;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

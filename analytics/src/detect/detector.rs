@@ -74,6 +74,15 @@ struct Eval {
     p0: f64,
 }
 
+/// A sub-slice of a slice (one more dimension) and its share of the
+/// slice's excess failures.
+struct Child {
+    slice: usize,
+    dim: Dim,
+    value: ValueId,
+    share: f64,
+}
+
 /// A child slice holding this share of a firing slice's excess failures is
 /// paged in its place ([`Detector::drill`]).
 const DRILL_SHARE: f64 = 0.9;
@@ -455,11 +464,6 @@ impl Detector {
                 .then(b.score.total_cmp(&a.score))
                 .then(a.slice.cmp(&b.slice))
         });
-        let at: HashMap<usize, usize> = evals
-            .iter()
-            .enumerate()
-            .map(|(k, e)| (e.slice, k))
-            .collect();
         let mut accepted: Vec<usize> = Vec::new();
         // A silenced slice is not paged, and neither is what it explains.
         for e in &evals {
@@ -489,7 +493,7 @@ impl Detector {
                     if !e.breach || self.explained(&accepted, i, t) {
                         self.slices[i].phase = Phase::Idle;
                     } else if t - since >= self.cfg.for_ms || self.strong(e) {
-                        let page = self.drill(e, &evals, &at, t);
+                        let page = self.drill(e, &evals, t);
                         if page.slice != i {
                             self.slices[i].phase = Phase::Idle;
                         }
@@ -512,7 +516,7 @@ impl Detector {
                     } else {
                         accepted.push(i);
                         if self.cfg.for_ms == 0 || self.strong(e) {
-                            let page = self.drill(e, &evals, &at, t);
+                            let page = self.drill(e, &evals, t);
                             self.fire(page, i, t, out);
                             accepted.push(page.slice);
                         } else {
@@ -531,43 +535,27 @@ impl Detector {
     /// pages `payment_method=alipay, failure_cause=payment_declined`, whose
     /// contributors can then name a third dimension). Only evaluated,
     /// not firing children qualify.
-    fn drill<'e>(
-        &mut self,
-        e: &'e Eval,
-        evals: &'e [Eval],
-        at: &HashMap<usize, usize>,
-        t: i64,
-    ) -> &'e Eval {
+    fn drill<'e>(&mut self, e: &'e Eval, evals: &'e [Eval], t: i64) -> &'e Eval {
         let mut page = e;
         loop {
-            let Some(total) = self.excess_at(page.slice, t).filter(|x| *x > 0.0) else {
-                return page;
-            };
-            let key = self.slices[page.slice].key;
-            let mut best: Option<(usize, f64)> = None;
-            for d in Dim::ALL {
-                if key.get(d).is_some() {
-                    continue;
-                }
-                for v in 0..self.values.count(d) {
-                    let Some(&c) = self.index.get(&key.with(d, v as ValueId)) else {
-                        continue;
-                    };
-                    let (Some(&k), Phase::Idle | Phase::Pending { .. }) =
-                        (at.get(&c), &self.slices[c].phase)
-                    else {
-                        continue;
-                    };
-                    if let Some(x) = self.excess_at(c, t)
-                        && x >= DRILL_SHARE * total
-                        && best.is_none_or(|(_, b)| x > b)
-                    {
-                        best = Some((k, x));
-                    }
-                }
-            }
-            match best {
-                Some((k, _)) => page = &evals[k],
+            let child = self
+                .children(page.slice, t)
+                .into_iter()
+                .filter(|c| c.share >= DRILL_SHARE)
+                .filter(|c| {
+                    matches!(
+                        self.slices[c.slice].phase,
+                        Phase::Idle | Phase::Pending { .. }
+                    )
+                })
+                .filter_map(|c| Some((evals.iter().find(|e| e.slice == c.slice)?, c.share)))
+                // The largest share, the first of equals.
+                .fold(None, |best: Option<(&Eval, f64)>, c| match best {
+                    Some(b) if b.1 >= c.1 => Some(b),
+                    _ => Some(c),
+                });
+            match child {
+                Some((eval, _)) => page = eval,
                 None => return page,
             }
         }
@@ -673,37 +661,52 @@ impl Detector {
     /// The sub-slices of slice `i` (one more dimension) ranked by their
     /// share of its excess failures over the long window.
     fn contributors(&mut self, i: usize, t: i64) -> Vec<Contributor> {
+        let mut out = self.children(i, t);
+        out.retain(|c| c.share >= 0.05);
+        out.sort_by(|a, b| {
+            b.share
+                .total_cmp(&a.share)
+                .then((a.dim, a.value).cmp(&(b.dim, b.value)))
+        });
+        out.truncate(self.cfg.max_contributors);
+        out.into_iter()
+            .map(|c| Contributor {
+                dimension: c.dim.name().to_string(),
+                value: self.values.name(c.dim, c.value).to_string(),
+                share: round(c.share.min(1.0), 3),
+            })
+            .collect()
+    }
+
+    /// The tracked sub-slices of slice `i` (one more dimension) with their
+    /// share of its excess failures over the long window; none when it has
+    /// no excess. What contributors are ranked from and drilling goes down.
+    fn children(&mut self, i: usize, t: i64) -> Vec<Child> {
         let Some(total) = self.excess_at(i, t).filter(|e| *e > 0.0) else {
             return Vec::new();
         };
         let key = self.slices[i].key;
-        let mut out: Vec<(f64, Dim, ValueId)> = Vec::new();
-        for d in Dim::ALL {
-            if key.get(d).is_some() {
+        let mut out = Vec::new();
+        for dim in Dim::ALL {
+            if key.get(dim).is_some() {
                 continue;
             }
-            for v in 0..self.values.count(d) {
-                let v = v as ValueId;
-                let Some(&c) = self.index.get(&key.with(d, v)) else {
+            for v in 0..self.values.count(dim) {
+                let value = v as ValueId;
+                let Some(&slice) = self.index.get(&key.with(dim, value)) else {
                     continue;
                 };
-                if let Some(e) = self.excess_at(c, t) {
-                    let share = e / total;
-                    if share >= 0.05 {
-                        out.push((share, d, v));
-                    }
+                if let Some(e) = self.excess_at(slice, t) {
+                    out.push(Child {
+                        slice,
+                        dim,
+                        value,
+                        share: e / total,
+                    });
                 }
             }
         }
-        out.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
-        out.truncate(self.cfg.max_contributors);
-        out.into_iter()
-            .map(|(share, d, v)| Contributor {
-                dimension: d.name().to_string(),
-                value: self.values.name(d, v).to_string(),
-                share: round(share.min(1.0), 3),
-            })
-            .collect()
+        out
     }
 
     fn trim(&mut self, t: i64) {

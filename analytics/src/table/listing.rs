@@ -166,7 +166,7 @@ fn files_under(table: &Path) -> Result<Vec<(StoredFile, String)>> {
 
 /// Plain Parquet files directly in `dir` (the `alerts` table), skipping
 /// hidden and temp files. A missing directory is empty.
-pub(crate) fn plain_files(dir: &Path) -> Result<Vec<PathBuf>> {
+pub fn plain_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = match fs::read_dir(dir) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

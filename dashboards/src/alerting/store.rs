@@ -10,10 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray,
-    TimestampMillisecondArray,
+    Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
 };
-use arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondType};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use model::alert::{Alert, AlertStatus};
@@ -73,19 +71,11 @@ impl AlertStore {
     /// firing when it stopped). Oldest start first. A file that cannot be
     /// read is skipped with a warning (the others still count).
     pub fn still_firing(&self) -> Result<Vec<Alert>> {
-        let entries = match std::fs::read_dir(&self.dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(&self.dir, e)),
-        };
+        let files = analytics::table::plain_files(&self.dir)
+            .map_err(|e| Error::Invalid(format!("listing the alerts table: {e}")))?;
         let mut firing: BTreeMap<String, Alert> = BTreeMap::new();
         let mut resolved: HashSet<String> = HashSet::new();
-        for entry in entries {
-            let path = entry.map_err(|e| Error::io(&self.dir, e))?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if name.starts_with('.') || !name.ends_with(".parquet") {
-                continue;
-            }
+        for path in files {
             let alerts = match read_file(&path) {
                 Ok(alerts) => alerts,
                 Err(e) => {
@@ -113,7 +103,8 @@ impl AlertStore {
     }
 }
 
-fn read_file(path: &Path) -> Result<Vec<Alert>> {
+/// Every row of one `alerts` file.
+pub(super) fn read_file(path: &Path) -> Result<Vec<Alert>> {
     let bad = |e: &dyn std::fmt::Display| Error::Invalid(format!("{}: {e}", path.display()));
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
@@ -126,33 +117,25 @@ fn read_file(path: &Path) -> Result<Vec<Alert>> {
     Ok(out)
 }
 
+/// Column `name` of `batch` as an array of type `A`.
+fn column<'b, A: Array + 'static>(batch: &'b RecordBatch, name: &str) -> Result<&'b A> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<A>())
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "alerts column `{name}` is missing or not {}",
+                std::any::type_name::<A>().rsplit("::").next().unwrap_or("")
+            ))
+        })
+}
+
 /// Rows of the `alerts` schema back into alerts (the inverse of [`to_batch`]).
 pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Alert>> {
-    let col = |name: &str| {
-        batch
-            .column_by_name(name)
-            .ok_or_else(|| Error::Invalid(format!("alerts file without column `{name}`")))
-    };
-    let text = |name: &str| -> Result<&StringArray> {
-        col(name)?
-            .as_string_opt::<i32>()
-            .ok_or_else(|| Error::Invalid(format!("alerts column `{name}` is not text")))
-    };
-    let int = |name: &str| -> Result<&Int64Array> {
-        col(name)?
-            .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| Error::Invalid(format!("alerts column `{name}` is not Int64")))
-    };
-    let float = |name: &str| -> Result<&Float64Array> {
-        col(name)?
-            .as_primitive_opt::<Float64Type>()
-            .ok_or_else(|| Error::Invalid(format!("alerts column `{name}` is not Float64")))
-    };
-    let time = |name: &str| -> Result<&TimestampMillisecondArray> {
-        col(name)?
-            .as_primitive_opt::<TimestampMillisecondType>()
-            .ok_or_else(|| Error::Invalid(format!("alerts column `{name}` is not a timestamp")))
-    };
+    let text = |name| column::<StringArray>(batch, name);
+    let int = |name| column::<Int64Array>(batch, name);
+    let float = |name| column::<Float64Array>(batch, name);
+    let time = |name| column::<TimestampMillisecondArray>(batch, name);
     let (id, status, slice) = (text("id")?, text("status")?, text("slice")?);
     let (started, resolved) = (time("started_at")?, time("resolved_at")?);
     let (window, attempts, failures) = (int("window_seconds")?, int("attempts")?, int("failures")?);

@@ -115,7 +115,7 @@ pub struct Watch {
     pub firing_gauge: Option<IntGauge>,
     pub config: WatchConfig,
     /// The silences to apply (the file's and the API's); the detector gets
-    /// them again whenever they change.
+    /// them before every evaluation.
     pub silences: Option<SilenceBook>,
 }
 

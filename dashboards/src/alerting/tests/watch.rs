@@ -54,22 +54,13 @@ fn watch(analytics: &Analytics, notifier: Notifier, store: Option<AlertStore>) -
     }
 }
 
-fn firing_rows(dir: &std::path::Path) -> Vec<Alert> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir.join(ALERTS_DIR)).unwrap() {
-        let file = std::fs::File::open(entry.unwrap().path()).unwrap();
-        let reader =
-            datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-                file,
-            )
-            .unwrap()
-            .build()
-            .unwrap();
-        for b in reader {
-            out.extend(from_batch(&b.unwrap()).unwrap());
-        }
-    }
-    out
+/// Every row of the alerts table under `dir`.
+fn table_rows(dir: &std::path::Path) -> Vec<Alert> {
+    analytics::table::plain_files(&dir.join(ALERTS_DIR))
+        .unwrap()
+        .iter()
+        .flat_map(|f| super::super::store::read_file(f).unwrap())
+        .collect()
 }
 
 /// Live rows of three hours of 2 % declines, then the 12 minutes before
@@ -208,7 +199,7 @@ async fn a_restart_resumes_what_was_firing_and_resolves_what_ended_meanwhile() {
     })
     .await;
     // The table gained the resolution and no second firing row.
-    let rows = firing_rows(dir.path());
+    let rows = table_rows(dir.path());
     let mut firing: Vec<&str> = rows
         .iter()
         .filter(|a| a.status == AlertStatus::Firing)
@@ -229,7 +220,7 @@ async fn a_restart_resumes_what_was_firing_and_resolves_what_ended_meanwhile() {
     }
     push(&s.live, &lines[before..]);
     w.step(counted, end + 15 * MIN).await.unwrap();
-    let resolved: Vec<String> = firing_rows(dir.path())
+    let resolved: Vec<String> = table_rows(dir.path())
         .into_iter()
         .filter(|a| a.status == AlertStatus::Resolved)
         .map(|a| a.id)
