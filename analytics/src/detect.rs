@@ -10,7 +10,7 @@
 //!   machine (pending `for`, firing, quiet period), parent/child and
 //!   intersection suppression, silences, contributors, runbooks.
 //! - [`baseline`]: the seasonal, incident-robust baseline rate of a slice.
-//! - [`score`]: the volume-aware tests (Wilson lower bound, binomial z).
+//! - [`score`]: the volume-aware test (a likelihood-ratio score).
 //! - [`slices`]: dimensions, interned values, slice keys.
 //! - [`series`]: per-slice minute and 10-minute counts.
 //! - [`config`]: [`DetectorConfig`] (every guard) and [`Silence`]s.

@@ -24,12 +24,13 @@ pub(crate) struct DetectorArgs {
     #[arg(long, env = "ORDERPULSE_ALERT_WINDOW", default_value = "5m", value_parser = parse_minutes)]
     pub(crate) alert_window: Duration,
 
-    /// How long a slice must keep breaching before it fires.
-    #[arg(long = "alert-for", env = "ORDERPULSE_ALERT_FOR", default_value = "30s", value_parser = parse_span)]
+    /// How long a slice must keep breaching before it fires (0s: at once; a
+    /// breach already needs a score of --alert-z).
+    #[arg(long = "alert-for", env = "ORDERPULSE_ALERT_FOR", default_value = "0s", value_parser = parse_span)]
     pub(crate) alert_for: Duration,
 
-    /// A breach at least this many standard deviations above its baseline
-    /// fires at once, without waiting --alert-for (0 turns this off).
+    /// With an --alert-for, a breach scoring at least this fires at once,
+    /// without waiting it out (0 turns this off).
     #[arg(long, env = "ORDERPULSE_ALERT_STRONG_Z", default_value_t = DetectorConfig::default().strong_z, value_parser = parse_positive)]
     pub(crate) alert_strong_z: f64,
 
@@ -45,11 +46,12 @@ pub(crate) struct DetectorArgs {
     #[arg(long, env = "ORDERPULSE_ALERT_MIN_EXCESS", default_value_t = DetectorConfig::default().min_excess, value_parser = parse_positive)]
     pub(crate) alert_min_excess: f64,
 
-    /// Standard deviations of the Wilson lower bound on a slice's rate.
+    /// The score a slice's window must reach to breach: the likelihood-ratio
+    /// score of its failures against its baseline (z-like, dispersion-adjusted).
     #[arg(long, env = "ORDERPULSE_ALERT_Z", default_value_t = DetectorConfig::default().z, value_parser = parse_positive)]
     pub(crate) alert_z: f64,
 
-    /// The rate's lower bound must exceed the baseline times this to fire.
+    /// The window's failure rate must be at least the baseline times this.
     #[arg(long, env = "ORDERPULSE_ALERT_MIN_RATIO", default_value_t = DetectorConfig::default().min_ratio, value_parser = parse_positive)]
     pub(crate) alert_min_ratio: f64,
 

@@ -22,17 +22,18 @@ pub struct DetectorConfig {
     pub min_attempts: u64,
     /// Fewer failures above the baseline's prediction than this: no verdict.
     pub min_excess: f64,
-    /// The rate's Wilson lower bound (at `z`) must exceed baseline × this.
+    /// The window's rate must be at least baseline × this.
     pub min_ratio: f64,
-    /// Standard deviations for the Wilson bound.
+    /// The score a breach must reach: the likelihood-ratio score of the
+    /// window's failures against the baseline ([`super::score::lr_score`],
+    /// z-like: 5 is about a one-in-3.5-million chance at the baseline rate).
     pub z: f64,
-    /// A slice must stay breaching this long before it fires (0: at once).
+    /// A slice must stay breaching this long before it fires (0: at once,
+    /// the default: a score of `z` is the evidence a `for` used to add).
     pub for_ms: i64,
-    /// A breach scoring at least this many standard deviations above its
-    /// baseline, where the baseline expects at least one failure (or with
-    /// 4 x `min_excess` failures above it where it expects almost none), fires
-    /// at once, without waiting `for_ms` (0: never): the `for` wait is for
-    /// marginal evidence, a clear outage pages at once.
+    /// With a `for`, a breach scoring at least this fires at once, without
+    /// waiting `for_ms` (0: never): the `for` wait is for marginal
+    /// evidence, a clear outage pages at once.
     pub strong_z: f64,
     /// A firing slice counts as clear once its rate is below baseline × this.
     pub resolve_ratio: f64,
@@ -64,10 +65,10 @@ impl Default for DetectorConfig {
             window_ms: 300_000,
             short_window_ms: 120_000,
             min_attempts: 50,
-            min_excess: 8.0,
+            min_excess: 5.0,
             min_ratio: 1.5,
-            z: 4.0,
-            for_ms: 30_000,
+            z: 5.0,
+            for_ms: 0,
             strong_z: 7.0,
             resolve_ratio: 1.25,
             quiet_ms: 180_000,

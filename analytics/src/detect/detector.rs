@@ -7,7 +7,7 @@ use model::alert::{Alert, AlertStatus, Contributor};
 
 use super::baseline::{self, BLOCK_MS, MINUTE_MS};
 use super::config::DetectorConfig;
-use super::score::{excess, wilson_lower_dispersed, z_score};
+use super::score::{excess, lr_score};
 use super::series::{Counts, Series};
 use super::slices::{Attempt, Cell, Dim, Interner, SliceKey, ValueId};
 
@@ -357,13 +357,22 @@ impl Detector {
         Some(excess(c.failures, c.attempts, p0))
     }
 
+    /// Slice `i`'s score for counts `c` against baseline rate `p0`.
+    fn score(&self, i: usize, c: Counts, p0: f64) -> f64 {
+        lr_score(c.failures, c.attempts, p0, self.slices[i].dispersion)
+    }
+
+    /// The score of `c` when it breaches: enough attempts, enough failures
+    /// above the baseline, a rate at least `min_ratio` times it, and a
+    /// likelihood-ratio score of at least `z`.
     fn breach(&self, i: usize, c: Counts, p0: f64) -> Option<f64> {
         let cfg = &self.cfg;
-        let phi = self.slices[i].dispersion;
+        let score = self.score(i, c, p0);
         (c.attempts >= cfg.min_attempts
             && excess(c.failures, c.attempts, p0) >= cfg.min_excess
-            && wilson_lower_dispersed(c.failures, c.attempts, cfg.z, phi) >= p0 * cfg.min_ratio)
-            .then(|| z_score(c.failures, c.attempts, p0) / phi.sqrt())
+            && c.rate() >= p0 * cfg.min_ratio
+            && score >= cfg.z)
+            .then_some(score)
     }
 
     fn judge(&mut self, i: usize, t: i64) -> Option<Eval> {
@@ -373,7 +382,7 @@ impl Detector {
         let mut eval = Eval {
             slice: i,
             breach: false,
-            score: z_score(long.failures, long.attempts, p0) / self.slices[i].dispersion.sqrt(),
+            score: self.score(i, long, p0),
             window_ms: self.cfg.window_ms,
             counts: long,
             p0,
@@ -561,18 +570,13 @@ impl Detector {
         }
     }
 
-    /// Evidence too strong to wait `for` out: the score at least `strong_z`
-    /// where the baseline expects at least one failure in the window, or
-    /// four times the minimum excess failures where it expects almost none
-    /// (a z against an expectation of nearly nothing is large for a handful
-    /// of failures at night, and means little; dozens do not happen by
-    /// chance: a maintenance page).
+    /// Evidence too strong to wait `for` out: a score of at least
+    /// `strong_z`. The likelihood-ratio score follows the count's own tail,
+    /// so a handful of failures against an expectation of almost none does
+    /// not reach it (a normal z would call 8 failures against 1 expected
+    /// 7 sigma), while 20 against 0.5 does.
     fn strong(&self, e: &Eval) -> bool {
-        let expected = e.counts.attempts as f64 * e.p0;
-        self.cfg.strong_z > 0.0
-            && e.score >= self.cfg.strong_z
-            && (expected >= 1.0
-                || excess(e.counts.failures, e.counts.attempts, e.p0) >= 4.0 * self.cfg.min_excess)
+        self.cfg.strong_z > 0.0 && e.score >= self.cfg.strong_z
     }
 
     fn explained(&mut self, accepted: &[usize], i: usize, t: i64) -> bool {
