@@ -82,6 +82,18 @@ impl StoredTable {
             TableKind::Alerts => {
                 let files =
                     listing::plain_files(&self.data_dir.join("alerts")).map_err(external)?;
+                let schema = alerts_schema();
+                let files = files
+                    .into_iter()
+                    .filter(|path| match readable(path, &schema) {
+                        Ok(()) => true,
+                        Err(error) => {
+                            tracing::warn!(path = %path.display(), %error,
+                                "an alerts file is unreadable; left out of the alerts table");
+                            false
+                        }
+                    })
+                    .collect();
                 (files, Vec::new())
             }
             TableKind::Attempts => {
@@ -118,6 +130,34 @@ impl StoredTable {
         }
         Ok((files, batches))
     }
+}
+
+/// Whether the Parquet file at `path` has a footer and every column of
+/// `schema` (by name and type). The `alerts` table leaves other files out,
+/// with a warning: its files are only ever written whole (temp file,
+/// rename), so a damaged one is damage from outside, and one damaged file
+/// must not take every page's history away from the analyst.
+fn readable(path: &std::path::Path, schema: &SchemaRef) -> Result<(), String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let builder =
+        datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| e.to_string())?;
+    let found = builder.schema();
+    for field in schema.fields() {
+        match found.field_with_name(field.name()) {
+            Ok(f) if f.data_type() == field.data_type() => {}
+            Ok(f) => {
+                return Err(format!(
+                    "column {} is {}, not {}",
+                    field.name(),
+                    f.data_type(),
+                    field.data_type()
+                ));
+            }
+            Err(_) => return Err(format!("no column {}", field.name())),
+        }
+    }
+    Ok(())
 }
 
 /// The complete flushes under `data_dir` and the live rows none of them

@@ -243,6 +243,27 @@ async fn rejected_events_and_alerts_tables() {
         scalar(&a, "SELECT count(*) FROM alerts WHERE status = 'firing'").await,
         1
     );
+    // A damaged file, and a Parquet file of another table, are left out
+    // (with a warning): the readable history stays queryable.
+    std::fs::write(alerts_dir.join("2026-11-02.parquet"), b"not parquet").expect("junk");
+    let good = std::fs::read(alerts_dir.join("2026-11-01.parquet")).expect("read");
+    std::fs::write(
+        alerts_dir.join("2026-11-03.parquet"),
+        &good[..good.len() / 2],
+    )
+    .expect("truncated");
+    let other = std::fs::File::create(alerts_dir.join("2026-11-04.parquet")).expect("file");
+    let batch = RecordBatch::try_new(
+        Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("id", arrow::datatypes::DataType::Int64, false),
+        ])),
+        vec![Arc::new(arrow::array::Int64Array::from(vec![1]))],
+    )
+    .expect("batch");
+    let mut writer = parquet::arrow::ArrowWriter::try_new(other, batch.schema(), None).expect("w");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    assert_eq!(scalar(&a, "SELECT count(*) FROM alerts").await, 1);
 }
 
 fn alert_row() -> RecordBatch {
