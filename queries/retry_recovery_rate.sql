@@ -8,16 +8,24 @@
 -- column: recovered_orders bigint -- of those, orders with a successful attempt
 -- column: recovery_rate double -- recovered_orders / failed_orders (0..1, 4 decimals)
 -- column: avg_attempts double -- mean attempts per failed order (2 decimals)
-WITH orders AS (
-    SELECT
-        order_id,
-        first_value(channel ORDER BY ts, event_id) AS channel,
-        bool_or(outcome = 'failure') AS had_failure,
-        bool_or(outcome = 'success') AS succeeded,
-        count(*) AS attempts
+WITH failed AS (
+    -- The orders with a failure first, then only their attempts grouped:
+    -- ordering every order's attempts to find its first channel would hold
+    -- all of the window's orders in memory.
+    SELECT DISTINCT order_id
     FROM order_attempts
-    WHERE order_id IS NOT NULL AND ts >= $start AND ts < $end
-    GROUP BY order_id
+    WHERE outcome = 'failure' AND order_id IS NOT NULL AND ts >= $start AND ts < $end
+),
+orders AS (
+    SELECT
+        a.order_id,
+        first_value(a.channel ORDER BY a.ts, a.event_id) AS channel,
+        bool_or(a.outcome = 'success') AS succeeded,
+        count(*) AS attempts
+    FROM order_attempts a
+    JOIN failed f ON a.order_id = f.order_id
+    WHERE a.ts >= $start AND a.ts < $end
+    GROUP BY a.order_id
 )
 SELECT
     channel,
@@ -26,6 +34,5 @@ SELECT
     round(CAST(count(*) FILTER (WHERE succeeded) AS DOUBLE) / count(*), 4) AS recovery_rate,
     round(avg(attempts), 2) AS avg_attempts
 FROM orders
-WHERE had_failure
 GROUP BY channel
 ORDER BY failed_orders DESC, channel
