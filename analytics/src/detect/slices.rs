@@ -179,6 +179,20 @@ mod tests {
     }
 
     #[test]
+    fn the_alert_model_names_every_dimension() {
+        // What an alert's slice can name (the backtest's contributor check,
+        // the silences) is exactly what the detector slices by.
+        let mut names: Vec<&str> = Dim::ALL.iter().map(|d| d.name()).collect();
+        let mut model = model::alert::SLICE_DIMENSIONS.to_vec();
+        names.sort_unstable();
+        model.sort_unstable();
+        assert_eq!(names, model);
+        for name in model::alert::SLICE_DIMENSIONS {
+            assert_eq!(Dim::from_name(name).map(Dim::name), Some(name));
+        }
+    }
+
+    #[test]
     fn interner_caps_values_into_other() {
         let mut i = Interner::new(3);
         let x = i.intern(Dim::Channel, "web");
