@@ -26,6 +26,9 @@ use datafusion::sql::parser::Statement as DFStatement;
 use futures::StreamExt;
 use model::LiveRows;
 use model::schema::{ALERTS, ORDER_ATTEMPTS, REJECTED_EVENTS};
+
+/// The rollup's table ([`crate::rollup::table`]).
+pub const ROLLUP: &str = "order_attempts_rollup";
 use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -321,6 +324,10 @@ impl Shared {
             let table = StoredTable::new(kind, self.data_dir.clone(), self.live.clone());
             ctx.register_table(name, Arc::new(table))?;
         }
+        ctx.register_table(
+            ROLLUP,
+            Arc::new(crate::rollup::table::RollupTable::new(self.rollup.clone())),
+        )?;
         Ok(ctx)
     }
 

@@ -18,6 +18,8 @@
 //! - [`counts`]: [`counts::cell_counts`], attempts per time bucket and
 //!   detector cell in one query (what `backtest --data-dir` and `serve`'s
 //!   alert loop feed the detector).
+//! - [`rollup`]: the dashboard overview's in-memory counts per time slot and
+//!   dimension value, and the `order_attempts_rollup` table over them.
 //! - [`format`]: results as an aligned table, CSV or JSON.
 //! - [`error`]: the crate's error type.
 //!

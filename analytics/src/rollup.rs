@@ -668,5 +668,63 @@ impl Rollup {
     }
 }
 
+impl Rollup {
+    /// Every slot counted, stored and live, at every level, as rows of the
+    /// `order_attempts_rollup` table ([`table::schema`]): per slot one row per
+    /// value of each of [`DIMENSIONS`] and one for all attempts (dimension
+    /// `all`, value NULL). Only slots starting on a day `day` accepts.
+    /// Blocking: refreshes first.
+    pub fn rows(&self, now_ms: i64, day: impl Fn(NaiveDate) -> bool) -> Result<RecordBatch> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let overlay = self.refresh(&mut state, now_ms)?;
+        if state.overflow {
+            return Err(Error::Rollup(format!(
+                "a dimension has more than {MAX_VALUES} distinct values, so the rollup is not \
+                 kept: query order_attempts instead"
+            )));
+        }
+        let mut out = table::Rows::default();
+        // The live rows' overlay is not pruned: a length is shown only
+        // where the stored counts keep it too.
+        let keep = Keep::at(now_ms);
+        for (level, step) in LEVELS.iter().enumerate() {
+            let mut slots: BTreeMap<i64, FastMap<u64, Counts>> = BTreeMap::new();
+            for levels in [&state.levels, &overlay] {
+                for (start, slot) in &levels.0[level] {
+                    let wanted = *start >= keep.0[level]
+                        && chrono::DateTime::from_timestamp_millis(*start)
+                            .is_some_and(|t| day(t.date_naive()));
+                    if !wanted {
+                        continue;
+                    }
+                    let into = slots.entry(*start).or_default();
+                    for (k, c) in slot {
+                        if kind_of(*k) < DIMENSIONS.len() as u64 || kind_of(*k) == TOTAL {
+                            into.entry(*k).or_default().add(*c);
+                        }
+                    }
+                }
+            }
+            for (start, counts) in slots {
+                let mut counts: Vec<(u64, Counts)> = counts.into_iter().collect();
+                counts.sort_unstable_by_key(|e| e.0);
+                for (k, c) in counts {
+                    let (dimension, value) = match kind_of(k) {
+                        TOTAL => ("all", None),
+                        kind => {
+                            let dim = kind as usize;
+                            (DIMENSIONS[dim], state.interners[dim].name(first_of(k)))
+                        }
+                    };
+                    out.push(step / 1_000, start, dimension, value.as_deref(), c);
+                }
+            }
+        }
+        out.finish()
+    }
+}
+
+pub mod table;
+
 #[cfg(test)]
 mod tests;

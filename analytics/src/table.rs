@@ -10,7 +10,7 @@
 //! directories outside the query's `ts` range are not opened at all.
 
 mod listing;
-mod prune;
+pub(crate) mod prune;
 
 pub use listing::plain_files;
 

@@ -16,6 +16,9 @@ TABLES:
   rejected_events  reason, detail, raw, kafka_topic, kafka_partition,
                    kafka_offset, ingested_at
   alerts           one row per alert state change (empty until alerting runs)
+  order_attempts_rollup
+                   attempts and failures per slot_seconds (10, 60, 3600),
+                   slot_start, dimension, value: pick one slot_seconds
   SQL is DataFusion's dialect and read-only: one SELECT / WITH / VALUES /
   SHOW / EXPLAIN query; DDL, DML, COPY, SET and file reads are refused.
 

@@ -290,3 +290,74 @@ async fn too_many_distinct_values_make_it_decline_rather_than_grow() {
     let q = request(NOW - HOUR, NOW, 60_000);
     assert_eq!(a.rollup_overview(q, NOW).await.expect("rollup"), None);
 }
+
+/// Rows of a query as text, one string per row.
+async fn rows(a: &Analytics, sql: &str) -> Vec<String> {
+    let out = a.sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(&out.batches)
+        .expect("format")
+        .to_string();
+    text.lines()
+        .filter(|l| l.starts_with('|'))
+        .skip(1)
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_rollup_is_a_table_that_adds_up_to_order_attempts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let all = events(6_000, 3);
+    let lines: Vec<String> = all.iter().map(|(_, l)| l.clone()).collect();
+    fixture::write_flush(dir.path(), 0, 0, &lines[0..5000]);
+    let live = LiveRows::new();
+    live.push_attempts(fixture::live(0, 5000, &lines[5000..6000]).0);
+    let mut config = AnalyticsConfig::new(dir.path()).expect("config");
+    config.live = Some(live);
+    let a = Analytics::new(config).await.expect("analytics");
+    // Hour slots are kept for every day (finer ones only for recent days,
+    // and these events are weeks old).
+    for (dimension, column) in [
+        ("failure_cause", "failure_cause"),
+        ("channel", "channel"),
+        ("payment_method", "payment_method"),
+        ("region", "region"),
+        ("app_version", "app_version"),
+        ("all", "NULL"),
+    ] {
+        for window in [
+            "TRUE".to_string(),
+            "{ts} >= TIMESTAMP '2026-11-01T00:00:00Z' AND {ts} < TIMESTAMP '2026-11-01T06:00:00Z'"
+                .to_string(),
+        ] {
+            let rollup = format!(
+                "SELECT value, sum(attempts) AS a, sum(failures) AS f FROM order_attempts_rollup \
+                 WHERE slot_seconds = 3600 AND dimension = '{dimension}' AND {} \
+                 GROUP BY value ORDER BY value NULLS FIRST",
+                window.replace("{ts}", "slot_start")
+            );
+            let raw = format!(
+                "SELECT CAST({column} AS VARCHAR) AS value, count(*) AS a, \
+                 count(*) FILTER (WHERE outcome = 'failure') AS f FROM order_attempts \
+                 WHERE {} GROUP BY 1 ORDER BY 1 NULLS FIRST",
+                window.replace("{ts}", "ts")
+            );
+            let want = rows(&a, &raw).await;
+            assert!(!want.is_empty(), "{raw}");
+            assert_eq!(rows(&a, &rollup).await, want, "{dimension}, {window}");
+        }
+    }
+    // Every length the rollup keeps for a day adds up to the same total.
+    let lengths = rows(
+        &a,
+        "SELECT slot_seconds, sum(attempts) FROM order_attempts_rollup \
+         WHERE dimension = 'all' GROUP BY 1 ORDER BY 1",
+    )
+    .await;
+    assert_eq!(
+        lengths.len(),
+        1,
+        "only hours are kept this far back: {lengths:?}"
+    );
+    assert!(lengths[0].contains("6000"), "{lengths:?}");
+}
