@@ -672,9 +672,14 @@ impl Rollup {
     /// Every slot counted, stored and live, at every level, as rows of the
     /// `order_attempts_rollup` table ([`table::schema`]): per slot one row per
     /// value of each of [`DIMENSIONS`] and one for all attempts (dimension
-    /// `all`, value NULL). Only slots starting on a day `day` accepts.
-    /// Blocking: refreshes first.
-    pub fn rows(&self, now_ms: i64, day: impl Fn(NaiveDate) -> bool) -> Result<RecordBatch> {
+    /// `all`, value NULL). Only slots starting on a day `day` accepts, of a
+    /// length in seconds `length` accepts. Blocking: refreshes first.
+    pub fn rows(
+        &self,
+        now_ms: i64,
+        day: impl Fn(NaiveDate) -> bool,
+        length: impl Fn(i64) -> bool,
+    ) -> Result<RecordBatch> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let overlay = self.refresh(&mut state, now_ms)?;
         if state.overflow {
@@ -688,6 +693,9 @@ impl Rollup {
         // where the stored counts keep it too.
         let keep = Keep::at(now_ms);
         for (level, step) in LEVELS.iter().enumerate() {
+            if !length(step / 1_000) {
+                continue;
+            }
             let mut slots: BTreeMap<i64, FastMap<u64, Counts>> = BTreeMap::new();
             for levels in [&state.levels, &overlay] {
                 for (start, slot) in &levels.0[level] {

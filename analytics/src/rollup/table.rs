@@ -8,7 +8,7 @@
 //! [`super::DIMENSIONS`], or `all` for every attempt), `value` (NULL for a
 //! NULL value, and for `all`), `attempts`, `failures`. Stored and live rows
 //! both count, like `order_attempts` at the same moment. Filters on
-//! `slot_start` skip whole days.
+//! `slot_start` skip whole days, `slot_seconds = N` the other lengths.
 
 use std::sync::Arc;
 
@@ -126,13 +126,20 @@ impl TableProvider for RollupTable {
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let days = prune::date_range(filters, "slot_start");
+        let length = prune::equal_int(filters, "slot_seconds");
         let rollup = self.rollup.clone();
         let now_ms = chrono::Utc::now().timestamp_millis();
         // The refresh reads any new files: off the query's worker threads.
-        let batch = tokio::task::spawn_blocking(move || rollup.rows(now_ms, |d| days.contains(d)))
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let batch = tokio::task::spawn_blocking(move || {
+            rollup.rows(
+                now_ms,
+                |d| days.contains(d),
+                |s| length.is_none_or(|l| l == s),
+            )
+        })
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))?
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let exec = MemorySourceConfig::try_new_exec(&[vec![batch]], schema(), projection.cloned())?;
         Ok(exec)
     }

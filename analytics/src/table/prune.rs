@@ -111,6 +111,34 @@ fn literal_ms(expr: &Expr) -> Option<i64> {
     }
 }
 
+/// The value an `column = <integer literal>` conjunct (either side) pins
+/// `column` to, if any.
+pub(crate) fn equal_int(filters: &[Expr], column: &str) -> Option<i64> {
+    filters.iter().flat_map(split_conjunction).find_map(|e| {
+        let Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) = e
+        else {
+            return None;
+        };
+        let ((Expr::Column(c), Expr::Literal(v, _)) | (Expr::Literal(v, _), Expr::Column(c))) =
+            (left.as_ref(), right.as_ref())
+        else {
+            return None;
+        };
+        if c.name != column {
+            return None;
+        }
+        match v {
+            ScalarValue::Int64(Some(n)) => Some(*n),
+            ScalarValue::Int32(Some(n)) => Some(i64::from(*n)),
+            _ => None,
+        }
+    })
+}
+
 fn day(ms: i64) -> Option<NaiveDate> {
     DateTime::from_timestamp_millis(ms).map(|t| t.date_naive())
 }
@@ -160,5 +188,31 @@ mod tests {
             col("ingested_at").gt(ts(DAY)),
         ];
         assert_eq!(date_range(&filters, "ts"), DateRange::default());
+    }
+
+    #[test]
+    fn an_integer_equality_pins_its_column() {
+        let both = [col("slot_seconds")
+            .eq(lit(60_i64))
+            .and(col("x").eq(lit(1_i64)))];
+        assert_eq!(equal_int(&both, "slot_seconds"), Some(60));
+        assert_eq!(
+            equal_int(&[lit(3600_i32).eq(col("slot_seconds"))], "slot_seconds"),
+            Some(3600)
+        );
+        for open in [
+            col("slot_seconds").gt(lit(60_i64)),
+            col("slot_seconds")
+                .eq(lit(60_i64))
+                .or(col("slot_seconds").eq(lit(10_i64))),
+            col("other").eq(lit(60_i64)),
+            col("slot_seconds").eq(lit("60")),
+        ] {
+            assert_eq!(
+                equal_int(std::slice::from_ref(&open), "slot_seconds"),
+                None,
+                "{open}"
+            );
+        }
     }
 }

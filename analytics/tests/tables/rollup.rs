@@ -360,4 +360,23 @@ async fn the_rollup_is_a_table_that_adds_up_to_order_attempts() {
         "only hours are kept this far back: {lengths:?}"
     );
     assert!(lengths[0].contains("6000"), "{lengths:?}");
+    // A length asked for by equality is the only one built, and still
+    // answers in full (none is kept at 60 s this far back: NULL).
+    for (length, want) in [(3600, Some("6000")), (60, None)] {
+        let total = rows(
+            &a,
+            &format!(
+                "SELECT sum(attempts) IS NULL, sum(attempts) FROM order_attempts_rollup \
+                 WHERE slot_seconds = {length} AND dimension = 'all'"
+            ),
+        )
+        .await;
+        match want {
+            Some(n) => assert!(
+                total[0].contains(n) && total[0].contains("false"),
+                "{total:?}"
+            ),
+            None => assert!(total[0].contains("true"), "{length}: {total:?}"),
+        }
+    }
 }
