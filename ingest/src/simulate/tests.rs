@@ -143,6 +143,20 @@ fn quiet(t: i64) -> bool {
         .all(|&(a, b)| !within(t, (a, b + 2)))
 }
 
+impl Shared {
+    /// The events during `window` (`true`) or in the quiet time outside
+    /// every incident (`false`).
+    fn events_in(&self, window: (i64, i64), during: bool) -> impl Iterator<Item = &(i64, Ev)> {
+        self.events.iter().filter(move |(t, _)| {
+            if during {
+                within(*t, window)
+            } else {
+                quiet(*t)
+            }
+        })
+    }
+}
+
 /// Share of events matching `hit` among those matching `of`.
 fn share<'a>(
     evs: impl Iterator<Item = &'a (i64, Ev)>,

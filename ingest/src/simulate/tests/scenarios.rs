@@ -8,13 +8,7 @@ fn payment_outage_raises_that_methods_declines_only() {
     let s = shared();
     let declined = |in_window: bool, method: &'static str| {
         share(
-            s.events.iter().filter(|(t, _)| {
-                if in_window {
-                    within(*t, OUTAGE)
-                } else {
-                    quiet(*t)
-                }
-            }),
+            s.events_in(OUTAGE, in_window),
             |e| e.method() == method,
             |e| e.is(FailureCause::PaymentDeclined),
         )
@@ -68,13 +62,7 @@ fn network_degradation_hits_one_channel() {
     let s = shared();
     let rate = |in_window: bool, ch: &'static str| {
         share(
-            s.events.iter().filter(|(t, _)| {
-                if in_window {
-                    within(*t, DEGRADATION)
-                } else {
-                    quiet(*t)
-                }
-            }),
+            s.events_in(DEGRADATION, in_window),
             |e| e.channel() == ch,
             |e| e.is(FailureCause::NetworkError),
         )
@@ -92,13 +80,7 @@ fn bad_release_breaks_one_app_version() {
     let s = shared();
     let outdated = |in_window: bool, v: &'static str| {
         share(
-            s.events.iter().filter(|(t, _)| {
-                if in_window {
-                    within(*t, RELEASE)
-                } else {
-                    quiet(*t)
-                }
-            }),
+            s.events_in(RELEASE, in_window),
             |e| e.app_version.as_deref() == Some(v),
             |e| e.is(FailureCause::ClientOutdated),
         )
