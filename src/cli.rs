@@ -1,5 +1,6 @@
 //! Command-line interface: one module per subcommand under `cli/`.
 
+mod backfill;
 mod backtest;
 mod demo;
 mod detector;
@@ -40,6 +41,8 @@ pub(crate) enum Command {
     Query(query::QueryArgs),
     /// Replay events through the spike detector; print and score the alerts.
     Backtest(backtest::BacktestArgs),
+    /// Write the minute counts (order_attempts_minutes) stored files lack.
+    Backfill(backfill::BackfillArgs),
 }
 
 /// Where Kafka is (CONTRACT section 2).
@@ -123,6 +126,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Sql(args) => sql::run(args).await,
             Command::Query(args) => query::run(args).await,
             Command::Backtest(args) => backtest::run(args).await,
+            Command::Backfill(args) => backfill::run(args).await,
         }
     })
 }

@@ -25,6 +25,7 @@ use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::Statement as DFStatement;
 use futures::StreamExt;
 use model::LiveRows;
+use model::minutes::ORDER_ATTEMPTS_MINUTES;
 use model::schema::{ALERTS, ORDER_ATTEMPTS, REJECTED_EVENTS};
 
 /// The rollup's table ([`crate::rollup::table`]).
@@ -35,7 +36,7 @@ use tokio::task::JoinHandle;
 
 use crate::guard::{Limits, parse_read_only, read_only_options};
 use crate::rollup::{Overview as RollupOverview, OverviewRequest, Rollup};
-use crate::saved::{SavedQueries, SavedQuery};
+use crate::saved::{EMBEDDED_ORIGIN, SavedQueries, SavedQuery};
 use crate::table::{StoredTable, TableKind};
 use crate::{Error, Result};
 
@@ -49,6 +50,11 @@ pub struct AnalyticsConfig {
     pub limits: Limits,
     /// The saved queries (usually [`SavedQueries::embedded`]).
     pub queries: SavedQueries,
+    /// Plan the built-in saved queries at start-up too (those read from a
+    /// directory are always planned). A server does; a one-shot command
+    /// need not: the built-in ones ship with the binary, and its tests plan
+    /// every one (start-up planning costs ~25 ms a process).
+    pub plan_embedded: bool,
 }
 
 impl AnalyticsConfig {
@@ -59,6 +65,7 @@ impl AnalyticsConfig {
             live: None,
             limits: Limits::default(),
             queries: SavedQueries::embedded()?,
+            plan_embedded: true,
         })
     }
 }
@@ -71,6 +78,23 @@ pub struct QueryOutput {
     pub rows: usize,
     /// Wall time from the call to the last batch.
     pub elapsed: Duration,
+    /// A saved query answered by its minutes form (from
+    /// `order_attempts_minutes`; see [`crate::saved`]).
+    pub from_minutes: bool,
+}
+
+/// Which text of a saved query runs ([`Analytics::query_as`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Form {
+    /// The minutes form when the query has one and the parameters allow it,
+    /// else the query itself.
+    #[default]
+    Auto,
+    /// The query itself, over `order_attempts`.
+    Events,
+    /// The minutes form; an error if there is none or the parameters do not
+    /// allow it.
+    Minutes,
 }
 
 /// Runs SQL and saved queries under the guardrails. Cheap to clone.
@@ -109,8 +133,9 @@ impl Drop for QueryRuntime {
 }
 
 impl Analytics {
-    /// Builds the query runtime and plans every saved query, so a broken one
-    /// fails here (at start-up), not when first asked for.
+    /// Builds the query runtime and plans every saved query (but the
+    /// built-in ones when not `plan_embedded`), so a broken one fails here
+    /// (at start-up), not when first asked for.
     pub async fn new(config: AnalyticsConfig) -> Result<Analytics> {
         let data_dir =
             std::path::absolute(&config.data_dir).map_err(Error::io(&config.data_dir))?;
@@ -131,6 +156,7 @@ impl Analytics {
             )
             .build_arc()?;
         let permits = config.limits.max_concurrent.max(1);
+        let plan_embedded = config.plan_embedded;
         let analytics = Analytics {
             shared: Arc::new(Shared {
                 rollup: Rollup::new(data_dir.clone(), config.live.clone()),
@@ -145,7 +171,7 @@ impl Analytics {
         };
         let shared = analytics.shared.clone();
         analytics
-            .spawn(async move { shared.plan_saved_queries().await })
+            .spawn(async move { shared.plan_saved_queries(plan_embedded).await })
             .await?;
         Ok(analytics)
     }
@@ -201,8 +227,19 @@ impl Analytics {
         self.run(statement, None, started).await
     }
 
-    /// Runs a saved query with `params` (`name`, value text) over its defaults.
+    /// Runs a saved query with `params` (`name`, value text) over its
+    /// defaults (its minutes form where it can: [`Form::Auto`]).
     pub async fn query(&self, name: &str, params: &[(String, String)]) -> Result<QueryOutput> {
+        self.query_as(name, params, Form::Auto).await
+    }
+
+    /// [`Analytics::query`], choosing which of its texts runs.
+    pub async fn query_as(
+        &self,
+        name: &str,
+        params: &[(String, String)],
+        form: Form,
+    ) -> Result<QueryOutput> {
         let started = Instant::now();
         let saved = self
             .shared
@@ -210,8 +247,27 @@ impl Analytics {
             .get(name)
             .ok_or_else(|| Error::UnknownQuery(name.to_string()))?;
         let values = saved.bind(params, chrono::Utc::now().timestamp_millis())?;
-        let statement = parse_read_only(&saved.sql, &self.shared.saved_limits())?;
-        self.run(statement, Some(values), started).await
+        let minutes = match form {
+            Form::Events => None,
+            Form::Auto => saved.bind_minutes(&values),
+            Form::Minutes => Some(saved.bind_minutes(&values).ok_or_else(|| {
+                Error::Param {
+                    query: name.to_string(),
+                    param: "bucket".into(),
+                    message: "no minutes form for these parameters (none, or an interval \
+                          that is not whole minutes)"
+                        .into(),
+                }
+            })?),
+        };
+        let limits = self.shared.saved_limits();
+        let (statement, values, from_minutes) = match minutes {
+            Some((text, values)) => (parse_read_only(text, &limits)?, values, true),
+            None => (parse_read_only(&saved.sql, &limits)?, values, false),
+        };
+        let mut out = self.run(statement, Some(values), started).await?;
+        out.from_minutes = from_minutes;
+        Ok(out)
     }
 
     /// Runs `plan`, planned on `ctx`, under the same guardrails as
@@ -284,6 +340,7 @@ impl Analytics {
             batches,
             rows,
             elapsed: started.elapsed(),
+            from_minutes: false,
         })
     }
 
@@ -307,7 +364,7 @@ impl Analytics {
 }
 
 impl Shared {
-    /// A DataFusion context with the three tables (no guardrails).
+    /// A DataFusion context with the tables (no guardrails).
     fn session(&self) -> Result<SessionContext> {
         // No `pushdown_filters` (late materialisation): row groups and
         // pages are still pruned by statistics, and on this data evaluating
@@ -320,6 +377,7 @@ impl Shared {
             (ORDER_ATTEMPTS, TableKind::Attempts),
             (REJECTED_EVENTS, TableKind::Rejected),
             (ALERTS, TableKind::Alerts),
+            (ORDER_ATTEMPTS_MINUTES, TableKind::Minutes),
         ] {
             let table = StoredTable::new(kind, self.data_dir.clone(), self.live.clone());
             ctx.register_table(name, Arc::new(table))?;
@@ -396,10 +454,16 @@ impl Shared {
     }
 
     /// Plans every saved query with its default parameters.
-    async fn plan_saved_queries(&self) -> Result<()> {
+    async fn plan_saved_queries(&self, plan_embedded: bool) -> Result<()> {
         let now = chrono::Utc::now().timestamp_millis();
-        for saved in self.queries.iter() {
-            self.plan_saved(saved, now)
+        // One context for all: making one costs about as much as a plan.
+        let ctx = self.session()?;
+        for saved in self
+            .queries
+            .iter()
+            .filter(|q| plan_embedded || q.origin != EMBEDDED_ORIGIN)
+        {
+            self.plan_saved(&ctx, saved, now)
                 .await
                 .map_err(|e| Error::SavedQuery {
                     name: saved.name.clone(),
@@ -410,17 +474,35 @@ impl Shared {
         Ok(())
     }
 
-    async fn plan_saved(&self, saved: &SavedQuery, now_ms: i64) -> Result<()> {
+    /// Plans a saved query (and its minutes form, if any) with its defaults.
+    async fn plan_saved(
+        &self,
+        ctx: &SessionContext,
+        saved: &SavedQuery,
+        now_ms: i64,
+    ) -> Result<()> {
         let values = saved.bind(&[], now_ms)?;
-        let statement = parse_read_only(&saved.sql, &self.saved_limits())?;
-        let ctx = self.session()?;
-        let plan = ctx.state().statement_to_plan(statement).await?;
-        read_only_options().verify_plan(&plan)?;
-        let df = ctx
-            .execute_logical_plan(plan)
-            .await?
-            .with_param_values(ParamValues::from(values))?;
-        df.into_optimized_plan()?;
+        let minutes = saved.minutes_sql.as_deref().map(|text| {
+            let (ws, we) = crate::saved::whole_minutes(now_ms - 86_400_000, now_ms);
+            let ts = |ms| ScalarValue::TimestampMillisecond(Some(ms), Some("UTC".into()));
+            let mut values = values.clone();
+            values.push(("whole_start".into(), ts(ws)));
+            values.push(("whole_end".into(), ts(we)));
+            (text, values)
+        });
+        for (text, values) in [(saved.sql.as_str(), values.clone())]
+            .into_iter()
+            .chain(minutes)
+        {
+            let statement = parse_read_only(text, &self.saved_limits())?;
+            let plan = ctx.state().statement_to_plan(statement).await?;
+            read_only_options().verify_plan(&plan)?;
+            let df = ctx
+                .execute_logical_plan(plan)
+                .await?
+                .with_param_values(ParamValues::from(values))?;
+            df.into_optimized_plan()?;
+        }
         Ok(())
     }
 }

@@ -35,7 +35,7 @@ pub mod rollup;
 pub mod saved;
 pub mod table;
 
-pub use engine::{Analytics, AnalyticsConfig, QueryOutput};
+pub use engine::{Analytics, AnalyticsConfig, Form, QueryOutput};
 pub use error::{Error, Result};
 pub use format::Format;
 pub use guard::Limits;

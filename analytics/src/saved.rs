@@ -17,6 +17,19 @@
 //! description` lines. Types of parameters are in [`ParamKind`]; every
 //! parameter has a default. The body refers to parameters as `$name`
 //! placeholders, bound to typed values by [`SavedQuery::bind`].
+//!
+//! # Minutes forms
+//!
+//! A query over a `$start`..`$end` window of `order_attempts` that only
+//! counts may have a second text, `queries/minutes/<name>.sql`: the same
+//! question counted from `order_attempts_minutes` for the window's whole
+//! minutes, and from `order_attempts` for the part-minutes at its ends. It
+//! also gets `$whole_start` and `$whole_end` ([`SavedQuery::bind_minutes`]):
+//! the whole minutes are `$whole_start`..`$whole_end`, the ends
+//! `$start`..`$whole_start` and `$whole_end`..`$end`. It must return the same
+//! rows as the query itself (the tests compare the two on every window
+//! shape); it is used only when every `interval` parameter is whole minutes
+//! (a bucket of 30 seconds cannot be cut from minute counts).
 
 mod params;
 
@@ -74,6 +87,46 @@ const EMBEDDED: &[(&str, &str)] = &[
     ),
 ];
 
+/// The minutes forms shipped in `queries/minutes/`.
+const EMBEDDED_MINUTES: &[(&str, &str)] = &[
+    (
+        "cause_channel_payment",
+        include_str!("../../queries/minutes/cause_channel_payment.sql"),
+    ),
+    (
+        "failure_rate_by_app_version",
+        include_str!("../../queries/minutes/failure_rate_by_app_version.sql"),
+    ),
+    (
+        "failure_rate_trend",
+        include_str!("../../queries/minutes/failure_rate_trend.sql"),
+    ),
+    (
+        "failures_by_cause",
+        include_str!("../../queries/minutes/failures_by_cause.sql"),
+    ),
+    (
+        "failures_by_channel",
+        include_str!("../../queries/minutes/failures_by_channel.sql"),
+    ),
+    (
+        "failures_by_payment_method",
+        include_str!("../../queries/minutes/failures_by_payment_method.sql"),
+    ),
+    (
+        "top_error_codes",
+        include_str!("../../queries/minutes/top_error_codes.sql"),
+    ),
+];
+
+/// [`SavedQuery::origin`] of the queries compiled into the binary.
+pub const EMBEDDED_ORIGIN: &str = "embedded";
+
+/// Directory of the minutes forms, under a queries directory.
+pub const MINUTES_FORMS_DIR: &str = "minutes";
+
+const MINUTE_MS: i64 = 60_000;
+
 /// One parameter a saved query takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamSpec {
@@ -101,6 +154,8 @@ pub struct SavedQuery {
     pub columns: Vec<ColumnSpec>,
     /// The whole file text (header comments included; they are SQL comments).
     pub sql: String,
+    /// The minutes form, if the query has one (see the module docs).
+    pub minutes_sql: Option<String>,
     /// Where it came from: `embedded` or the file path.
     pub origin: String,
 }
@@ -141,6 +196,7 @@ impl SavedQuery {
             params: Vec::new(),
             columns: Vec::new(),
             sql: text.to_string(),
+            minutes_sql: None,
             origin: origin.to_string(),
         };
         for line in header {
@@ -197,6 +253,57 @@ impl SavedQuery {
         Ok(query)
     }
 
+    /// Adds a minutes form; the query must take `start` and `end` timestamps.
+    pub fn with_minutes(mut self, text: &str) -> Result<SavedQuery> {
+        let window = ["start", "end"].iter().all(|w| {
+            self.params
+                .iter()
+                .any(|p| p.name == *w && p.kind == ParamKind::Timestamp)
+        });
+        if !window {
+            return Err(Error::SavedQuery {
+                name: self.name.clone(),
+                origin: self.origin.clone(),
+                message: "a minutes form needs `start` and `end` timestamp parameters".into(),
+            });
+        }
+        self.minutes_sql = Some(text.to_string());
+        Ok(self)
+    }
+
+    /// The minutes form and its values (`values` from [`SavedQuery::bind`]
+    /// plus `whole_start` and `whole_end`), when the query has one and
+    /// every interval is whole minutes.
+    pub fn bind_minutes(
+        &self,
+        values: &[(String, ScalarValue)],
+    ) -> Option<(&str, Vec<(String, ScalarValue)>)> {
+        let text = self.minutes_sql.as_deref()?;
+        let mut window = (None, None);
+        for (name, value) in values {
+            match (name.as_str(), value) {
+                ("start", ScalarValue::TimestampMillisecond(Some(ms), _)) => window.0 = Some(*ms),
+                ("end", ScalarValue::TimestampMillisecond(Some(ms), _)) => window.1 = Some(*ms),
+                (_, ScalarValue::IntervalMonthDayNano(Some(i))) => {
+                    let whole = i.months == 0 && i.nanoseconds % (MINUTE_MS * 1_000_000) == 0;
+                    if !whole {
+                        return None;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let (Some(start), Some(end)) = window else {
+            return None;
+        };
+        let (whole_start, whole_end) = whole_minutes(start, end);
+        let ts = |ms: i64| ScalarValue::TimestampMillisecond(Some(ms), Some("UTC".into()));
+        let mut values = values.to_vec();
+        values.push(("whole_start".into(), ts(whole_start)));
+        values.push(("whole_end".into(), ts(whole_end)));
+        Some((text, values))
+    }
+
     /// The values to bind: `given` (`name`, text) over the defaults. Unknown,
     /// repeated or malformed parameters are errors.
     pub fn bind(
@@ -238,6 +345,22 @@ impl SavedQuery {
     }
 }
 
+/// The whole minutes of the window `start..end` (ms) as `whole_start..
+/// whole_end`, such that `start..whole_start`, `whole_start..whole_end` and
+/// `whole_end..end` cut the window in three with no overlap (any of them may
+/// be empty), the middle one on whole minutes.
+pub fn whole_minutes(start: i64, end: i64) -> (i64, i64) {
+    let up = start.div_euclid(MINUTE_MS) * MINUTE_MS;
+    let up = if up < start {
+        up.saturating_add(MINUTE_MS)
+    } else {
+        up
+    };
+    let whole_start = up.min(end.max(start));
+    let down = end.div_euclid(MINUTE_MS) * MINUTE_MS;
+    (whole_start, down.max(whole_start))
+}
+
 /// Every saved query, by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SavedQueries {
@@ -249,12 +372,17 @@ impl SavedQueries {
     pub fn embedded() -> Result<SavedQueries> {
         let mut queries = BTreeMap::new();
         for (name, text) in EMBEDDED {
-            queries.insert(name.to_string(), SavedQuery::parse(name, text, "embedded")?);
+            let mut query = SavedQuery::parse(name, text, EMBEDDED_ORIGIN)?;
+            if let Some((_, minutes)) = EMBEDDED_MINUTES.iter().find(|(n, _)| n == name) {
+                query = query.with_minutes(minutes)?;
+            }
+            queries.insert(name.to_string(), query);
         }
         Ok(SavedQueries { queries })
     }
 
-    /// The `*.sql` files of `dir` (other files are ignored).
+    /// The `*.sql` files of `dir` (other files are ignored), with their
+    /// minutes forms from `dir/minutes/` (one without a query is an error).
     pub fn from_dir(dir: &Path) -> Result<SavedQueries> {
         let mut queries = BTreeMap::new();
         for entry in fs::read_dir(dir).map_err(Error::io(dir))? {
@@ -269,6 +397,26 @@ impl SavedQueries {
             let text = fs::read_to_string(&path).map_err(Error::io(&path))?;
             let query = SavedQuery::parse(name, &text, &path.display().to_string())?;
             queries.insert(name.to_string(), query);
+        }
+        let forms = dir.join(MINUTES_FORMS_DIR);
+        if forms.is_dir() {
+            for entry in fs::read_dir(&forms).map_err(Error::io(&forms))? {
+                let path = entry.map_err(Error::io(&forms))?.path();
+                let Some(name) = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".sql"))
+                else {
+                    continue;
+                };
+                let query = queries.remove(name).ok_or_else(|| Error::SavedQuery {
+                    name: name.to_string(),
+                    origin: path.display().to_string(),
+                    message: format!("a minutes form of no query (no {name}.sql)"),
+                })?;
+                let text = fs::read_to_string(&path).map_err(Error::io(&path))?;
+                queries.insert(name.to_string(), query.with_minutes(&text)?);
+            }
         }
         Ok(SavedQueries { queries })
     }
@@ -371,6 +519,61 @@ mod tests {
     }
 
     #[test]
+    fn whole_minutes_cut_every_window_in_three() {
+        const M: i64 = MINUTE_MS;
+        for (start, end, expect) in [
+            (10 * M, 70 * M, (10 * M, 70 * M)),
+            (10 * M + 1, 70 * M - 1, (11 * M, 69 * M)),
+            (
+                10 * M + 30_000,
+                10 * M + 45_000,
+                (10 * M + 45_000, 10 * M + 45_000),
+            ),
+            (10 * M + 30_000, 11 * M, (11 * M, 11 * M)),
+            (-M - 5, -5, (-M, -M)),
+            (70 * M, 10 * M, (70 * M, 70 * M)),
+        ] {
+            let (ws, we) = whole_minutes(start, end);
+            assert_eq!((ws, we), expect, "{start}..{end}");
+            assert!(ws <= we);
+            if start < end {
+                assert!(start <= ws && we <= end, "inside the window");
+                assert!(ws == we || (ws % M == 0 && we % M == 0), "whole minutes");
+            }
+        }
+    }
+
+    #[test]
+    fn minutes_forms_need_a_window_and_whole_minute_buckets() {
+        const NOW: i64 = 1_800_000_000_000;
+        let q = SavedQuery::parse("q", TEXT, "test").expect("parse");
+        assert!(q.clone().with_minutes("SELECT 1").is_err(), "no `end`");
+        let text = TEXT.replace(
+            "-- column:",
+            "-- param: end timestamp = now -- window end\n-- column:",
+        );
+        let q = SavedQuery::parse("q", &text, "test")
+            .expect("parse")
+            .with_minutes("SELECT 2")
+            .expect("a window");
+        let p = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let values = q
+            .bind(
+                &[p("start", "2026-11-01T10:00:30Z"), p("bucket", "5m")],
+                NOW,
+            )
+            .expect("bind");
+        let (text, bound) = q.bind_minutes(&values).expect("whole minutes");
+        assert_eq!(text, "SELECT 2");
+        assert_eq!(bound.len(), values.len() + 2);
+        let values = q.bind(&[p("bucket", "90s")], NOW).expect("bind");
+        assert!(
+            q.bind_minutes(&values).is_none(),
+            "90 s is not whole minutes"
+        );
+    }
+
+    #[test]
     fn every_embedded_query_parses_and_every_file_is_embedded() {
         let embedded = SavedQueries::embedded().expect("embedded queries parse");
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../queries");
@@ -379,6 +582,19 @@ mod tests {
             embedded.iter().map(|q| &q.name).collect::<Vec<_>>(),
             on_disk.iter().map(|q| &q.name).collect::<Vec<_>>(),
             "add new queries/*.sql files to EMBEDDED in analytics/src/saved.rs"
+        );
+        assert_eq!(
+            embedded
+                .iter()
+                .filter(|q| q.minutes_sql.is_some())
+                .map(|q| &q.name)
+                .collect::<Vec<_>>(),
+            on_disk
+                .iter()
+                .filter(|q| q.minutes_sql.is_some())
+                .map(|q| &q.name)
+                .collect::<Vec<_>>(),
+            "add new queries/minutes/*.sql files to EMBEDDED_MINUTES"
         );
         for name in [
             "failures_by_cause",

@@ -8,6 +8,11 @@
 //! through DataFusion's Parquet listing table, so projection, row-group
 //! statistics, the page index and filter pushdown all apply; whole `date=`
 //! directories outside the query's `ts` range are not opened at all.
+//!
+//! `order_attempts_minutes` ([`model::minutes`]) is served the same way from
+//! the minutes files of the listed `order_attempts` files; the rows of a
+//! listed file without one (stored before ingest wrote them) and the live
+//! rows are counted per minute at scan time.
 
 mod listing;
 pub(crate) mod prune;
@@ -33,6 +38,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
 use model::LiveRows;
+use model::minutes::{MINUTES_DIR, counted_columns, minute_counts, minutes_schema};
 use model::schema::{alerts_schema, order_attempts_schema, rejected_events_schema};
 
 /// Which table a [`StoredTable`] serves.
@@ -44,6 +50,9 @@ pub enum TableKind {
     Rejected,
     /// `alerts`: `alerts/*.parquet`, if any.
     Alerts,
+    /// `order_attempts_minutes`: the minutes files of the `order_attempts`
+    /// files (counted at scan time where missing) + live rows counted.
+    Minutes,
 }
 
 impl TableKind {
@@ -53,6 +62,7 @@ impl TableKind {
             TableKind::Attempts => order_attempts_schema(),
             TableKind::Rejected => rejected_events_schema(),
             TableKind::Alerts => alerts_schema(),
+            TableKind::Minutes => minutes_schema(),
         }
     }
 }
@@ -116,6 +126,7 @@ impl StoredTable {
                 let files = listing.rejected.into_iter().map(|f| f.path).collect();
                 (files, live.rejected)
             }
+            TableKind::Minutes => return self.gather_minutes(filters),
         };
         let schema = self.kind.schema();
         let mut batches = Vec::new();
@@ -130,6 +141,70 @@ impl StoredTable {
         }
         Ok((files, batches))
     }
+}
+
+impl StoredTable {
+    /// `order_attempts_minutes`: the minutes files of the listed (and
+    /// date-pruned) `order_attempts` files, and the counts of what has none.
+    fn gather_minutes(&self, filters: &[Expr]) -> DfResult<(Vec<PathBuf>, Vec<RecordBatch>)> {
+        let external = |e: crate::Error| DataFusionError::External(Box::new(e));
+        let (listing, live) =
+            stored_and_live(&self.data_dir, self.live.as_ref()).map_err(external)?;
+        let dates = prune::date_range(filters, "minute");
+        let mut minutes = Vec::new();
+        let mut uncounted = Vec::new();
+        for file in listing
+            .attempts
+            .into_iter()
+            .filter(|f| dates.contains(f.date))
+        {
+            let twin = file.path.file_name().map(|name| {
+                self.data_dir
+                    .join(MINUTES_DIR)
+                    .join(format!("date={}", file.date.format("%Y-%m-%d")))
+                    .join(name)
+            });
+            match twin {
+                Some(twin) if twin.is_file() => minutes.push(twin),
+                _ => uncounted.push(file.path),
+            }
+        }
+        let mut counts = Vec::new();
+        for path in &uncounted {
+            counts.push(count_stored(path)?);
+        }
+        let live: Vec<RecordBatch> = live.attempts.into_iter().map(|b| b.batch).collect();
+        if !live.is_empty() {
+            counts.push(minute_counts(&live)?);
+        }
+        tracing::debug!(
+            minutes = minutes.len(),
+            uncounted = uncounted.len(),
+            "order_attempts_minutes files"
+        );
+        Ok((minutes, counts))
+    }
+}
+
+/// Counts one stored `order_attempts` file per minute (reading only the
+/// columns the counting needs).
+fn count_stored(path: &std::path::Path) -> DfResult<RecordBatch> {
+    use datafusion::parquet::arrow::ProjectionMask;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = std::fs::File::open(path)
+        .map_err(|e| DataFusionError::Execution(format!("{}: {e}", path.display())))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let schema = order_attempts_schema();
+    let names = counted_columns()
+        .into_iter()
+        .map(|c| schema.field(c).name().as_str());
+    let mask = ProjectionMask::columns(builder.parquet_schema(), names);
+    let batches = builder
+        .with_projection(mask)
+        .with_batch_size(64 * 1024)
+        .build()?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(minute_counts(&batches)?)
 }
 
 /// Whether the Parquet file at `path` has a footer and every column of

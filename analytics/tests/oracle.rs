@@ -9,7 +9,7 @@ mod fixture;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use analytics::{Analytics, AnalyticsConfig};
+use analytics::{Analytics, AnalyticsConfig, Form};
 use chrono::DateTime;
 use ingest::decode::{Decoder, DecoderConfig, Source, UserKeyHasher, rejected_batch};
 use ingest::simulate::{SimConfig, Simulator};
@@ -402,57 +402,76 @@ async fn every_saved_query_matches_a_plain_rust_computation() {
     let analytics = Analytics::new(AnalyticsConfig::new(dir.path()).expect("config"))
         .await
         .expect("analytics");
-    let (from, to) = (START + 5 * MIN, START + 35 * MIN);
-    let window: Vec<&Ev> = events
-        .iter()
-        .filter(|e| e.ts >= from && e.ts < to)
-        .collect();
-    let params = |bucket: bool| {
-        let mut p = vec![
-            ("start".to_string(), iso(from)),
-            ("end".to_string(), iso(to)),
-        ];
-        if bucket {
-            p.push(("bucket".to_string(), "5 minutes".to_string()));
-        }
-        p
-    };
+    // A window on whole minutes (the minutes forms count it from
+    // order_attempts_minutes alone) and one with part-minutes at both ends.
+    let windows = [
+        (START + 5 * MIN, START + 35 * MIN),
+        (START + 5 * MIN + 17_531, START + 35 * MIN - 2_003),
+    ];
     let mut checked = BTreeSet::new();
-    for q in analytics.saved_queries().iter() {
-        let takes_bucket = q.params.iter().any(|p| p.name == "bucket");
-        let out = analytics
-            .query(&q.name, &params(takes_bucket))
-            .await
-            .unwrap_or_else(|e| panic!("{}: {e}", q.name));
-        let got = analytics::format::to_json(&out).expect("json");
-        let got: Vec<Vec<Value>> = got["rows"]
-            .as_array()
-            .expect("rows")
+    for (from, to) in windows {
+        let window: Vec<&Ev> = events
             .iter()
-            .map(|r| r.as_array().expect("row").clone())
+            .filter(|e| e.ts >= from && e.ts < to)
             .collect();
-        // rejected_by_reason windows on ingested_at.
-        let rejected_window: Vec<(String, i64)> = rejected
-            .iter()
-            .filter(|(_, at)| (from..to).contains(at))
-            .cloned()
-            .collect();
-        let want = oracle(&q.name, &window, &rejected_window, 5 * MIN);
-        assert!(!want.is_empty(), "{}: the oracle found nothing", q.name);
-        assert_eq!(
-            got.len(),
-            want.len(),
-            "{}: row count\n got {got:?}\nwant {want:?}",
-            q.name
-        );
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert!(
-                g.len() == w.len() && g.iter().zip(w).all(|(a, b)| same(a, b)),
-                "{} row {i}:\n got {g:?}\nwant {w:?}",
-                q.name
-            );
+        let params = |bucket: bool| {
+            let mut p = vec![
+                ("start".to_string(), iso(from)),
+                ("end".to_string(), iso(to)),
+            ];
+            if bucket {
+                p.push(("bucket".to_string(), "5 minutes".to_string()));
+            }
+            p
+        };
+        for q in analytics.saved_queries().iter() {
+            let takes_bucket = q.params.iter().any(|p| p.name == "bucket");
+            let mut forms = vec![Form::Events];
+            if q.minutes_sql.is_some() {
+                forms.push(Form::Minutes);
+            }
+            for form in forms {
+                let out = analytics
+                    .query_as(&q.name, &params(takes_bucket), form)
+                    .await
+                    .unwrap_or_else(|e| panic!("{} {form:?}: {e}", q.name));
+                assert_eq!(out.from_minutes, form == Form::Minutes);
+                let got = analytics::format::to_json(&out).expect("json");
+                let got: Vec<Vec<Value>> = got["rows"]
+                    .as_array()
+                    .expect("rows")
+                    .iter()
+                    .map(|r| r.as_array().expect("row").clone())
+                    .collect();
+                // rejected_by_reason windows on ingested_at.
+                let rejected_window: Vec<(String, i64)> = rejected
+                    .iter()
+                    .filter(|(_, at)| (from..to).contains(at))
+                    .cloned()
+                    .collect();
+                let want = oracle(&q.name, &window, &rejected_window, 5 * MIN);
+                let what = format!("{} {form:?} {}..{}", q.name, iso(from), iso(to));
+                assert!(!want.is_empty(), "{what}: the oracle found nothing");
+                assert_eq!(
+                    got.len(),
+                    want.len(),
+                    "{what}: row count\n got {got:?}\nwant {want:?}"
+                );
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        g.len() == w.len() && g.iter().zip(w).all(|(a, b)| same(a, b)),
+                        "{what} row {i}:\n got {g:?}\nwant {w:?}"
+                    );
+                }
+            }
+            // `query` uses the minutes form wherever there is one.
+            let auto = analytics
+                .query(&q.name, &params(takes_bucket))
+                .await
+                .expect("auto");
+            assert_eq!(auto.from_minutes, q.minutes_sql.is_some(), "{}", q.name);
+            checked.insert(q.name.clone());
         }
-        checked.insert(q.name.clone());
     }
     assert_eq!(checked.len(), analytics.saved_queries().len());
 }

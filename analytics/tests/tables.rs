@@ -2,6 +2,8 @@
 
 #[path = "support/fixture.rs"]
 mod fixture;
+#[path = "tables/minutes.rs"]
+mod minutes;
 #[path = "tables/rollup.rs"]
 mod rollup;
 

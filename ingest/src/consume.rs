@@ -508,6 +508,33 @@ fn position(
         .collect())
 }
 
+/// Writes the minutes files stored data lacks ([`crate::sink::backfill`]) on
+/// a thread of its own, so that data stored by an older version gets them
+/// without delaying ingest. Not waited for: a minutes file is derived, and
+/// one left half-written (a temp file) is a leftover like any other.
+fn backfill_in_background(data_dir: &std::path::Path) {
+    let dir = data_dir.to_path_buf();
+    let spawned = std::thread::Builder::new()
+        .name("ingest-backfill".into())
+        .spawn(move || {
+            let started = Instant::now();
+            match crate::sink::backfill(&dir) {
+                Ok(done) if done.files > 0 || done.failed > 0 => tracing::info!(
+                    files = done.files,
+                    rows = done.rows,
+                    failed = done.failed,
+                    elapsed = ?started.elapsed(),
+                    "minutes files backfilled"
+                ),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "backfilling minutes files failed"),
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "no backfill thread; run `orderpulse backfill`");
+    }
+}
+
 /// Removes what a dead writer left of the `held` partitions (files of
 /// incomplete flushes, temp files). Only a lock holder may: another worker
 /// may still be writing the partitions it holds.
@@ -588,6 +615,7 @@ pub fn run(config: IngestConfig, shutdown: &CancellationToken) -> Result<IngestR
         _ => None,
     };
     std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
+    backfill_in_background(&config.data_dir);
     let shared = Arc::new(Shared::default());
     let (tx, rx) = sync_channel(BATCHES_IN_FLIGHT);
     let context = IngestContext {

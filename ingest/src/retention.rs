@@ -7,12 +7,14 @@
 //! the newest flush of each partition is always kept, because its name is
 //! where the partition resumes. (Removing one file of a flush would make the
 //! rest look like a crash leftover; removing a partition's last flush would
-//! make it start again from offset 0.) Emptied date directories are removed.
+//! make it start again from offset 0.) A removed `order_attempts` file's
+//! minutes file goes with it. Emptied date directories are removed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use model::files::{ATTEMPTS_DIR, FlushFile, FlushRange, REJECTED_DIR};
+use model::minutes::MINUTES_DIR;
 
 use crate::sink::ledger::files_under;
 use crate::{Error, Result};
@@ -66,15 +68,31 @@ pub fn sweep(data_dir: &Path, topic: &str, cutoff: &str) -> Result<Swept> {
         if !complete || !expired || newest.get(&range.partition) == Some(&range.last) {
             continue;
         }
-        for (path, _) in files {
-            match std::fs::remove_file(path) {
-                Ok(()) => swept.files += 1,
-                // Another worker of the group swept it first.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(path)(e)),
-            }
-            if let Some(dir) = path.parent() {
-                dirs.push(dir.to_path_buf());
+        for (path, date) in files {
+            let twin = path
+                .parent()
+                .and_then(|d| d.parent())
+                .filter(|t| t.ends_with(ATTEMPTS_DIR))
+                .and_then(|_| path.file_name())
+                .map(|name| {
+                    data_dir
+                        .join(MINUTES_DIR)
+                        .join(format!("date={date}"))
+                        .join(name)
+                });
+            // The minutes file first: a crash in between leaves an event
+            // file without one (counted from the rows), never the reverse.
+            for (p, counted) in twin.iter().map(|t| (t, false)).chain([(path, true)]) {
+                match std::fs::remove_file(p) {
+                    Ok(()) if counted => swept.files += 1,
+                    Ok(()) => {}
+                    // Another worker of the group swept it first.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(p)(e)),
+                }
+                if let Some(dir) = p.parent() {
+                    dirs.push(dir.to_path_buf());
+                }
             }
         }
         swept.flushes += 1;
@@ -130,6 +148,7 @@ mod tests {
         let dir = tmp.path();
         // p0: an old flush, a flush straddling old and new dates, the newest (old).
         touch(dir, ATTEMPTS_DIR, "2026-01-01", (0, 0, 9), (1, 2));
+        touch(dir, MINUTES_DIR, "2026-01-01", (0, 0, 9), (1, 2));
         touch(dir, REJECTED_DIR, "2026-01-01", (0, 0, 9), (2, 2));
         touch(dir, ATTEMPTS_DIR, "2026-01-01", (0, 10, 19), (1, 2));
         touch(dir, ATTEMPTS_DIR, "2026-03-01", (0, 10, 19), (2, 2));
@@ -149,6 +168,10 @@ mod tests {
         assert_eq!(ledger.next_offset(1), Some(6));
         assert!(ledger.incomplete.is_empty(), "{ledger:?}");
         assert!(!dir.join(REJECTED_DIR).join("date=2026-01-01").exists());
+        assert!(
+            !dir.join(MINUTES_DIR).join("date=2026-01-01").exists(),
+            "the removed file's minutes file went with it"
+        );
         // Sweeping again changes nothing.
         assert_eq!(sweep(dir, "t", "2026-02-01").unwrap(), Swept::default());
     }

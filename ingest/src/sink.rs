@@ -16,14 +16,23 @@
 //! Each file is written whole: a `.tmp` file, fsync, rename, fsync of the
 //! directory. [`ledger`] reads the names back into where each partition
 //! resumes, which flushes a crash left incomplete, and which overlap.
+//!
+//! Next to each `order_attempts` file goes its minutes file
+//! (`order_attempts_minutes/date=…/`, same name; see [`model::minutes`]):
+//! the file's rows counted per minute, written after it. It is derived, not
+//! part of the flush: a reader uses it only while its event file is listed,
+//! [`backfill`] writes the missing ones, and the ledger calls one whose
+//! flush is incomplete a leftover.
 
 pub mod ledger;
 mod lock;
+mod minutes;
 mod recent;
 mod write;
 
 pub use ledger::{Ledger, scan};
 pub use lock::{Claim, LOCKS_DIR, PartitionLock};
+pub use minutes::{Backfilled, backfill, minutes_path};
 pub use recent::recent_event_ids;
 pub use write::{FlushReport, ParquetSink, SinkOptions};
 

@@ -8,6 +8,8 @@
 //!   `rejected_events` tables, defined once here.
 //! - [`files`]: the data directory layout and the flush file names (which
 //!   Kafka offsets a stored file covers).
+//! - [`minutes`]: the `order_attempts_minutes` table (counts per minute) and
+//!   [`minute_counts`](minutes::minute_counts), the one counting of it.
 //! - [`metrics`]: the Prometheus metric names; [`health`]: readiness flags.
 //! - [`alert`]: the spike [`Alert`](alert::Alert) payload of CONTRACT section 7.
 //! - [`live`]: [`LiveRows`], decoded rows not yet in a file, shared by ingest
@@ -21,6 +23,7 @@ pub mod files;
 pub mod health;
 pub mod live;
 pub mod metrics;
+pub mod minutes;
 pub mod reason;
 pub mod runbooks;
 pub mod schema;

@@ -207,6 +207,7 @@ impl HttpArgs {
                 ..Limits::default()
             },
             queries,
+            plan_embedded: true,
         })
     }
 }

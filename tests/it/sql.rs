@@ -287,3 +287,88 @@ fn errors_exit_non_zero_with_one_clear_line() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn minutes_forms_and_backfill_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    simulated_data_dir(dir.path());
+    // Data stored before minutes files existed: `backfill` writes them.
+    let minutes = dir.path().join("order_attempts_minutes");
+    let written = std::fs::read_dir(&minutes)
+        .expect("ingest wrote minutes files")
+        .count();
+    assert!(written > 0);
+    std::fs::remove_dir_all(&minutes).expect("remove");
+    let out = orderpulse(dir.path(), &["backfill"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stderr);
+    assert!(!said.starts_with("0 minutes files"), "{said}");
+    assert!(said.contains("minutes files written"), "{said}");
+    assert_eq!(
+        std::fs::read_dir(&minutes).expect("written").count(),
+        written
+    );
+    let again = orderpulse(dir.path(), &["backfill"]);
+    assert!(
+        text(&again.stderr).starts_with("0 minutes files written"),
+        "{}",
+        text(&again.stderr)
+    );
+
+    // The same rows either way; stderr says which form ran.
+    let window = [
+        "--param",
+        "start=2026-11-01T23:30:00Z",
+        "--param",
+        "end=2026-11-02T00:17:00Z",
+    ];
+    let run = |form: &str| {
+        let mut args = vec![
+            "query",
+            "failures_by_channel",
+            "--format",
+            "csv",
+            "--form",
+            form,
+        ];
+        args.extend(window);
+        let out = orderpulse(dir.path(), &args);
+        assert!(out.status.success(), "{form}: {}", text(&out.stderr));
+        (text(&out.stdout), text(&out.stderr))
+    };
+    let (auto, auto_note) = run("auto");
+    let (events, events_note) = run("events");
+    assert_eq!(auto, events);
+    assert!(auto.lines().count() > 2, "{auto}");
+    assert!(
+        auto_note.contains("counted from order_attempts_minutes"),
+        "{auto_note}"
+    );
+    assert!(
+        !events_note.contains("order_attempts_minutes"),
+        "{events_note}"
+    );
+
+    // A bucket that is not whole minutes has no minutes form.
+    let mut args = vec![
+        "query",
+        "failure_rate_trend",
+        "--form",
+        "minutes",
+        "--param",
+        "bucket=90s",
+    ];
+    args.extend(window);
+    let out = orderpulse(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no minutes form"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = orderpulse(
+        dir.path(),
+        &["query", "failures_by_channel", "--form", "fast"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}

@@ -4,6 +4,9 @@
 //! Only conjuncts of the form `ts <op> literal` (either side, `ts` possibly
 //! cast to another timestamp type) and `ts BETWEEN a AND b` narrow the range;
 //! anything else leaves it open, which reads more files but never too few.
+//! The column holds whole milliseconds, so `ts < '…T00:00:00Z'` does not
+//! reach into that day, and a range that holds no millisecond (`ts >= x AND
+//! ts < x`) holds no date.
 
 use chrono::{DateTime, NaiveDate};
 use datafusion::arrow::datatypes::DataType;
@@ -11,7 +14,8 @@ use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
 use datafusion::scalar::ScalarValue;
 
-/// The dates (inclusive) a scan must read; `None` ends are open.
+/// The dates (inclusive) a scan must read; `None` ends are open; `from`
+/// after `to` holds none.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct DateRange {
     pub(crate) from: Option<NaiveDate>,
@@ -26,6 +30,7 @@ impl DateRange {
 
 /// The event dates the filters on column `column` allow.
 pub(crate) fn date_range(filters: &[Expr], column: &str) -> DateRange {
+    // Inclusive bounds in whole milliseconds.
     let (mut lo, mut hi): (Option<i64>, Option<i64>) = (None, None);
     let mut lower = |ms: i64| lo = Some(lo.map_or(ms, |l| l.max(ms)));
     let mut upper = |ms: i64| hi = Some(hi.map_or(ms, |h| h.min(ms)));
@@ -43,13 +48,23 @@ pub(crate) fn date_range(filters: &[Expr], column: &str) -> DateRange {
             upper(h);
         }
     }
+    if let (Some(l), Some(h)) = (lo, hi)
+        && l > h
+        && let Some(d) = day(l)
+    {
+        return DateRange {
+            from: Some(d),
+            to: d.pred_opt(),
+        };
+    }
     DateRange {
         from: lo.and_then(day),
         to: hi.and_then(day),
     }
 }
 
-/// The `(lower, upper)` bound in ms one conjunct puts on `column`.
+/// The inclusive `(lower, upper)` bound in whole ms one conjunct puts on
+/// `column`.
 fn bound(expr: &Expr, column: &str) -> (Option<i64>, Option<i64>) {
     match expr {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
@@ -63,13 +78,17 @@ fn bound(expr: &Expr, column: &str) -> (Option<i64>, Option<i64>) {
             } else {
                 return (None, None);
             };
-            let Some(ms) = value else {
+            let Some((ms, exact)) = value else {
                 return (None, None);
             };
-            match op {
-                Operator::Eq => (Some(ms), Some(ms)),
-                Operator::Gt | Operator::GtEq => (Some(ms), None),
-                Operator::Lt | Operator::LtEq => (None, Some(ms)),
+            // `ms` is the literal floored: between ms and ms + 1 if inexact.
+            match (op, exact) {
+                (Operator::Eq, true) => (Some(ms), Some(ms)),
+                (Operator::Eq, false) => (ms.checked_add(1), Some(ms)),
+                (Operator::GtEq, true) => (Some(ms), None),
+                (Operator::Gt, _) | (Operator::GtEq, false) => (ms.checked_add(1), None),
+                (Operator::Lt, true) => (None, ms.checked_sub(1)),
+                (Operator::Lt | Operator::LtEq, _) => (None, Some(ms)),
                 _ => (None, None),
             }
         }
@@ -78,7 +97,11 @@ fn bound(expr: &Expr, column: &str) -> (Option<i64>, Option<i64>) {
             negated: false,
             low,
             high,
-        }) if is_column(expr, column) => (literal_ms(low), literal_ms(high)),
+        }) if is_column(expr, column) => (
+            literal_ms(low)
+                .and_then(|(ms, exact)| if exact { Some(ms) } else { ms.checked_add(1) }),
+            literal_ms(high).map(|(ms, _)| ms),
+        ),
         _ => (None, None),
     }
 }
@@ -97,16 +120,21 @@ fn is_column(expr: &Expr, column: &str) -> bool {
     }
 }
 
-/// A timestamp literal in epoch milliseconds (floored).
-fn literal_ms(expr: &Expr) -> Option<i64> {
+/// A timestamp literal in epoch milliseconds, floored, and whether that is
+/// exact.
+fn literal_ms(expr: &Expr) -> Option<(i64, bool)> {
     let Expr::Literal(value, _) = expr else {
         return None;
     };
     match value {
-        ScalarValue::TimestampSecond(Some(v), _) => v.checked_mul(1000),
-        ScalarValue::TimestampMillisecond(Some(v), _) => Some(*v),
-        ScalarValue::TimestampMicrosecond(Some(v), _) => Some(v.div_euclid(1000)),
-        ScalarValue::TimestampNanosecond(Some(v), _) => Some(v.div_euclid(1_000_000)),
+        ScalarValue::TimestampSecond(Some(v), _) => v.checked_mul(1000).map(|ms| (ms, true)),
+        ScalarValue::TimestampMillisecond(Some(v), _) => Some((*v, true)),
+        ScalarValue::TimestampMicrosecond(Some(v), _) => {
+            Some((v.div_euclid(1000), v.rem_euclid(1000) == 0))
+        }
+        ScalarValue::TimestampNanosecond(Some(v), _) => {
+            Some((v.div_euclid(1_000_000), v.rem_euclid(1_000_000) == 0))
+        }
         _ => None,
     }
 }
@@ -168,7 +196,7 @@ mod tests {
             date_range(&filters, "ts"),
             DateRange {
                 from: Some(d(10)),
-                to: Some(d(12))
+                to: Some(d(11))
             }
         );
         let between = [col("ts").between(ts(3 * DAY), ts(4 * DAY - 1))];
@@ -176,7 +204,43 @@ mod tests {
         assert!(r.contains(d(3)) && !r.contains(d(4)) && !r.contains(d(2)));
         let and = [col("ts").gt(ts(DAY)).and(col("ts").lt(ts(2 * DAY)))];
         assert_eq!(date_range(&and, "ts").from, Some(d(1)));
-        assert_eq!(date_range(&and, "ts").to, Some(d(2)));
+        assert_eq!(
+            date_range(&and, "ts").to,
+            Some(d(1)),
+            "`ts < midnight` does not reach into that day"
+        );
+        assert_eq!(
+            date_range(&[col("ts").lt_eq(ts(2 * DAY))], "ts").to,
+            Some(d(2))
+        );
+        // A microsecond past midnight: the midnight millisecond is below it.
+        let micro = lit(ScalarValue::TimestampMicrosecond(
+            Some(2 * DAY * 1000 + 1),
+            Some("UTC".into()),
+        ));
+        assert_eq!(
+            date_range(&[col("ts").lt(micro.clone())], "ts").to,
+            Some(d(2))
+        );
+        assert_eq!(date_range(&[col("ts").gt(micro)], "ts").from, Some(d(2)));
+    }
+
+    #[test]
+    fn a_range_without_a_millisecond_holds_no_date() {
+        let d = |n: i64| day(n * DAY).expect("day");
+        for empty in [
+            col("ts").gt_eq(ts(DAY + 5)).and(col("ts").lt(ts(DAY + 5))),
+            col("ts").gt(ts(DAY + 5)).and(col("ts").lt_eq(ts(DAY + 5))),
+            col("ts").gt(ts(DAY + 9)).and(col("ts").lt(ts(DAY + 5))),
+        ] {
+            let r = date_range(std::slice::from_ref(&empty), "ts");
+            assert!(
+                !r.contains(d(1)) && !r.contains(d(0)) && !r.contains(d(2)),
+                "{empty}: {r:?}"
+            );
+        }
+        let one = [col("ts").gt_eq(ts(DAY + 5)).and(col("ts").lt(ts(DAY + 6)))];
+        assert!(date_range(&one, "ts").contains(d(1)));
     }
 
     #[test]

@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use model::minutes::MINUTES_DIR;
+
 use super::{ATTEMPTS_DIR, FlushFile, FlushRange, REJECTED_DIR};
 use crate::{Error, Result};
 
@@ -18,7 +20,8 @@ pub struct Ledger {
     /// Complete flushes per partition, sorted by offsets.
     pub flushes: BTreeMap<i32, Vec<FlushRange>>,
     /// Files of flushes that are missing some of their files: what a crash
-    /// between two renames leaves. Safe to delete for a partition one owns.
+    /// between two renames leaves; and minutes files whose flush is not
+    /// complete (or gone). Safe to delete for a partition one owns.
     pub incomplete: Vec<(PathBuf, FlushFile)>,
     /// Pairs of complete flushes whose offsets overlap: a second writer
     /// stored the same records. Readers must count them once.
@@ -46,16 +49,13 @@ pub fn scan(data_dir: &Path, topic: &str) -> Result<Ledger> {
     type Seen = (u32, BTreeSet<u32>, Vec<(PathBuf, FlushFile)>);
     let mut seen: BTreeMap<FlushRange, Seen> = BTreeMap::new();
     let mut ledger_temp = Vec::new();
-    for table in [ATTEMPTS_DIR, REJECTED_DIR] {
+    let mut minutes = Vec::new();
+    for table in [ATTEMPTS_DIR, REJECTED_DIR, MINUTES_DIR] {
         for path in files_under(&data_dir.join(table))? {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            let temp = name
-                .strip_prefix('.')
-                .and_then(|n| n.strip_suffix(".tmp"))
-                .and_then(FlushFile::parse);
-            if let Some(file) = temp {
+            if let Some(file) = temp_of(name) {
                 if file.range.topic == topic {
                     ledger_temp.push((path.clone(), file));
                 }
@@ -65,6 +65,10 @@ pub fn scan(data_dir: &Path, topic: &str) -> Result<Ledger> {
                 continue;
             };
             if file.range.topic != topic {
+                continue;
+            }
+            if table == MINUTES_DIR {
+                minutes.push((path, file));
                 continue;
             }
             let entry = seen
@@ -79,6 +83,15 @@ pub fn scan(data_dir: &Path, topic: &str) -> Result<Ledger> {
         temp: ledger_temp,
         ..Ledger::default()
     };
+    let complete = |r: &FlushRange| {
+        seen.get(r)
+            .is_some_and(|(count, present, _)| present.len() as u32 == *count)
+    };
+    for (path, file) in minutes {
+        if !complete(&file.range) {
+            ledger.incomplete.push((path, file));
+        }
+    }
     for (range, (count, present, paths)) in seen {
         if present.len() as u32 == count {
             ledger
@@ -110,6 +123,13 @@ pub fn scan(data_dir: &Path, topic: &str) -> Result<Ledger> {
         }
     }
     Ok(ledger)
+}
+
+/// The flush file a temp file was to become: `.{name}.tmp`, or
+/// `.{name}.{tag}.tmp` (a minutes file written by [`super::backfill`]).
+fn temp_of(name: &str) -> Option<FlushFile> {
+    let inner = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    FlushFile::parse(inner).or_else(|| FlushFile::parse(inner.rsplit_once('.')?.0))
 }
 
 /// Every file two levels down (`table/date=…/file`); a missing table is empty.

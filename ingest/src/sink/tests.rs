@@ -173,7 +173,13 @@ fn the_ledger_resumes_after_the_highest_complete_flush_and_finds_crash_leftovers
     );
     let mut leftover: Vec<_> = ledger.incomplete.iter().map(|(p, _)| p.clone()).collect();
     leftover.sort();
-    let mut expect = vec![second.files[0].clone(), second.files[2].clone()];
+    // ... and the minutes files of the flush's two order_attempts files.
+    let mut expect = vec![
+        second.files[0].clone(),
+        second.files[2].clone(),
+        minutes_path(dir.path(), &second.files[0]).unwrap(),
+        minutes_path(dir.path(), &second.files[1]).unwrap(),
+    ];
     expect.sort();
     assert_eq!(leftover, expect);
     // A writer that died mid-write left a temp file: reported, not counted.
@@ -240,5 +246,120 @@ fn the_newest_stored_event_ids_come_back_oldest_first_across_flushes_and_dates()
         recent_event_ids(dir.path(), "other", 1, 10)
             .unwrap()
             .is_empty()
+    );
+}
+
+/// The `order_attempts_minutes` rows of the file at `path`, as
+/// (minute, outcome, channel, attempts).
+fn minute_rows(path: &std::path::Path) -> Vec<(i64, String, String, i64)> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut rows = Vec::new();
+    for b in reader {
+        let b = b.unwrap();
+        let text = |c: usize| {
+            arrow::compute::cast(b.column(c), &arrow::datatypes::DataType::Utf8).unwrap()
+        };
+        let (outcome, channel) = (text(1), text(2));
+        let (outcome, channel) = (outcome.as_string::<i32>(), channel.as_string::<i32>());
+        let minute = b.column(0).as_primitive::<TimestampMillisecondType>();
+        let n = b.column(8).as_primitive::<arrow::datatypes::Int64Type>();
+        for i in 0..b.num_rows() {
+            rows.push((
+                minute.value(i),
+                outcome.value(i).to_string(),
+                channel.value(i).to_string(),
+                n.value(i),
+            ));
+        }
+    }
+    rows
+}
+
+#[test]
+fn each_order_attempts_file_gets_a_minutes_file_and_backfill_writes_missing_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = ParquetSink::new(dir.path(), SinkOptions::default());
+    // 1200 events a second apart from 23:50: 10 minutes on each date.
+    let (accepted, rejected) = decoded(1200, 3);
+    let report = sink
+        .write_flush(&range(0, 1202), &[accepted], Some(&rejected), START)
+        .unwrap();
+    let first = minutes_path(dir.path(), &report.files[0]).unwrap();
+    let second = minutes_path(dir.path(), &report.files[1]).unwrap();
+    assert!(
+        first.ends_with(
+            "order_attempts_minutes/date=2026-11-01/order-attempts-p1-00000000000000000000-00000000000000001202-1of3.parquet"
+        ),
+        "{}",
+        first.display()
+    );
+    let rows = minute_rows(&first);
+    assert_eq!(rows.len(), 10, "one row per minute: {rows:?}");
+    assert!(
+        rows.iter()
+            .all(|(_, o, c, n)| o == "success" && c == "web" && *n == 60)
+    );
+    assert_eq!(rows[0].0, START);
+    assert_eq!(minute_rows(&second).iter().map(|r| r.3).sum::<i64>(), 600);
+    // The minutes files are not the flush's: the ledger sees one complete flush.
+    let ledger = scan(dir.path(), TOPIC).unwrap();
+    assert_eq!(ledger.next_offset(1), Some(1203));
+    assert!(ledger.incomplete.is_empty(), "{:?}", ledger.incomplete);
+
+    // Data stored before minutes files existed: backfill writes the same file.
+    let written = std::fs::read(&first).unwrap();
+    std::fs::remove_file(&first).unwrap();
+    let done = backfill(dir.path()).unwrap();
+    assert_eq!(
+        done,
+        Backfilled {
+            files: 1,
+            rows: 600,
+            failed: 0
+        }
+    );
+    assert_eq!(minute_rows(&first), rows);
+    assert_eq!(std::fs::read(&first).unwrap().len(), written.len());
+    assert_eq!(
+        backfill(dir.path()).unwrap(),
+        Backfilled::default(),
+        "nothing left"
+    );
+    // A damaged order_attempts file is reported, not fatal, and gets no minutes file.
+    std::fs::remove_file(&second).unwrap();
+    std::fs::write(&report.files[1], b"not parquet").unwrap();
+    let done = backfill(dir.path()).unwrap();
+    assert_eq!((done.files, done.failed), (0, 1));
+    assert!(!second.exists());
+
+    // A backfill that died mid-write, and a minutes file whose flush is gone.
+    let tmp = first.with_file_name(format!(
+        ".{}.backfill-77.tmp",
+        first.file_name().unwrap().to_str().unwrap()
+    ));
+    std::fs::write(&tmp, b"half").unwrap();
+    let orphan = dir.path().join(format!(
+        "order_attempts_minutes/date=2026-11-01/{}",
+        FlushFile {
+            range: range(5000, 5001),
+            index: 1,
+            count: 1
+        }
+        .file_name()
+    ));
+    std::fs::write(&orphan, b"x").unwrap();
+    let ledger = scan(dir.path(), TOPIC).unwrap();
+    assert_eq!(ledger.temp.iter().map(|t| &t.0).collect::<Vec<_>>(), [&tmp]);
+    assert_eq!(
+        ledger.incomplete.iter().map(|t| &t.0).collect::<Vec<_>>(),
+        [&orphan]
+    );
+    assert_eq!(
+        ledger.next_offset(1),
+        Some(1203),
+        "neither counts as progress"
     );
 }

@@ -9,6 +9,7 @@ use arrow::array::{AsArray, RecordBatch, UInt32Array};
 use arrow::compute::take_record_batch;
 use arrow::datatypes::TimestampMillisecondType;
 use chrono::{DateTime, NaiveDate};
+use model::minutes::{MINUTES_DIR, minute_counts};
 use model::schema::{col, order_attempts_schema, rejected_events_schema};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -39,6 +40,7 @@ impl Default for SinkOptions {
 /// What one flush wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FlushReport {
+    /// The flush's files (not the minutes files next to them).
     pub files: Vec<PathBuf>,
     pub accepted_rows: usize,
     pub rejected_rows: usize,
@@ -65,7 +67,9 @@ impl ParquetSink {
     }
 
     /// Writes the accepted and rejected rows of `range`, all or (after a
-    /// crash) some of its files; [`super::scan`] tells which.
+    /// crash) some of its files; [`super::scan`] tells which. Each
+    /// `order_attempts` file is followed by its minutes file
+    /// ([`model::minutes`]): derived, so not one of the flush's `n` files.
     ///
     /// `ingest_date_ms` dates the `rejected_events` file (and the empty file
     /// of a flush that stored no row).
@@ -77,8 +81,10 @@ impl ParquetSink {
         ingest_date_ms: i64,
     ) -> Result<FlushReport> {
         let mut parts: Vec<(PathBuf, RecordBatch)> = Vec::new();
+        let mut minutes: Vec<PathBuf> = Vec::new();
         for (date, batch) in split_by_date(accepted)? {
             parts.push((self.date_dir(ATTEMPTS_DIR, date), batch));
+            minutes.push(self.date_dir(MINUTES_DIR, date));
         }
         let accepted_rows = parts.iter().map(|(_, b)| b.num_rows()).sum();
         let rejected_rows = rejected.map_or(0, RecordBatch::num_rows);
@@ -108,10 +114,27 @@ impl ParquetSink {
                 count,
             };
             let path = dir.join(file.file_name());
-            report.bytes += self.write_file(&path, &file, &batch)?;
+            report.bytes += self.write_file(&path, &file, &batch, None)?;
             report.files.push(path);
+            if let Some(dir) = minutes.get(i) {
+                let counts = minute_counts(std::slice::from_ref(&batch))?;
+                self.write_file(&dir.join(file.file_name()), &file, &counts, None)?;
+            }
         }
         Ok(report)
+    }
+
+    /// Writes the minutes file of the stored `order_attempts` file `file`
+    /// (for data stored before ingest wrote them; see [`super::backfill`]).
+    /// `tag` makes the temp file this writer's own.
+    pub(crate) fn write_minutes(
+        &self,
+        path: &Path,
+        file: &FlushFile,
+        counts: &RecordBatch,
+        tag: &str,
+    ) -> Result<u64> {
+        self.write_file(path, file, counts, Some(tag))
     }
 
     fn date_dir(&self, table: &str, date: NaiveDate) -> PathBuf {
@@ -120,14 +143,22 @@ impl ParquetSink {
             .join(format!("date={}", date.format("%Y-%m-%d")))
     }
 
-    /// Temp file, fsync, rename, fsync the directory. Returns the size.
-    fn write_file(&self, path: &Path, file: &FlushFile, batch: &RecordBatch) -> Result<u64> {
+    /// Temp file (`.{name}.tmp`, or `.{name}.{tag}.tmp`), fsync, rename,
+    /// fsync the directory. Returns the size.
+    fn write_file(
+        &self,
+        path: &Path,
+        file: &FlushFile,
+        batch: &RecordBatch,
+        tag: Option<&str>,
+    ) -> Result<u64> {
         let dir = path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(Error::io(dir))?;
-        let tmp = dir.join(format!(
-            ".{}.tmp",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("flush")
-        ));
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("flush");
+        let tmp = dir.join(match tag {
+            Some(tag) => format!(".{name}.{tag}.tmp"),
+            None => format!(".{name}.tmp"),
+        });
         let out = File::create(&tmp).map_err(Error::io(&tmp))?;
         let r = &file.range;
         let kv = |k: &str, v: String| KeyValue::new(k.to_string(), v);

@@ -309,6 +309,7 @@ pub(crate) async fn engine(data_dir: &Path) -> anyhow::Result<Analytics> {
         live: None,
         limits,
         queries: SavedQueries::embedded()?,
+        plan_embedded: false,
     };
     Ok(Analytics::new(config).await?)
 }

@@ -1,0 +1,100 @@
+//! `order_attempts_minutes` adds up to `order_attempts`: from the minutes
+//! files ingest writes, from files stored without one, and from live rows;
+//! and a minutes file is what is read when there is one.
+
+use analytics::Analytics;
+use model::LiveRows;
+use serde_json::Value;
+
+use super::{fixture, start};
+
+const KEYS: &str =
+    "outcome, channel, failure_cause, payment_method, stage, error_code, app_version";
+
+async fn rows(a: &Analytics, sql: &str) -> Vec<Value> {
+    let out = a.sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let json = analytics::format::to_json(&out).expect("json");
+    json["rows"].as_array().expect("rows").clone()
+}
+
+/// Both tables counted per minute and key, in the same order.
+async fn both(a: &Analytics, filter: &str) -> (Vec<Value>, Vec<Value>) {
+    let minutes = format!(
+        "SELECT date_trunc('minute', minute) AS minute, {KEYS}, sum(attempts) AS n \
+         FROM order_attempts_minutes {filter} GROUP BY 1, {KEYS} ORDER BY minute, {KEYS}, n"
+    );
+    let events = format!(
+        "SELECT date_trunc('minute', ts) AS minute, {KEYS}, count(*) AS n FROM order_attempts \
+         {} GROUP BY 1, {KEYS} ORDER BY minute, {KEYS}, n",
+        filter.replace("minute", "ts")
+    );
+    (rows(a, &minutes).await, rows(a, &events).await)
+}
+
+#[tokio::test]
+async fn the_minutes_table_adds_up_to_order_attempts_from_files_old_files_and_live_rows() {
+    let dir = tempfile::tempdir().expect("dir");
+    fixture::fixed(dir.path());
+    // A flush stored before minutes files existed.
+    let old: Vec<String> = (0..90)
+        .map(|i| {
+            let ts = format!("2026-11-01T12:{:02}:{:02}.{:03}Z", i / 30, (i * 2) % 60, i);
+            let outcome = if i % 4 == 0 { "failure" } else { "success" };
+            let extra: &[(&str, &str)] = if i % 4 == 0 {
+                &[("failure_cause", "network_error"), ("error_code", "E_NET")]
+            } else {
+                &[("payment_method", "alipay")]
+            };
+            fixture::event(&format!("old{i}"), &ts, outcome, "ios_app", extra)
+        })
+        .collect();
+    let files = fixture::write_flush(dir.path(), 5, 0, &old);
+    let twin = dir
+        .path()
+        .join("order_attempts_minutes/date=2026-11-01")
+        .join(files[0].file_name().expect("name"));
+    std::fs::remove_file(&twin).expect("minutes file written with the flush");
+    // Live rows ingest holds, not yet flushed.
+    let live = LiveRows::new();
+    let (batch, _) = fixture::live(6, 0, &old[..40]);
+    live.push_attempts(batch);
+    let a = start(dir.path(), Some(live)).await;
+
+    let (minutes, events) = both(&a, "").await;
+    assert!(minutes.len() > 10, "{minutes:?}");
+    assert_eq!(minutes, events);
+    let total = rows(&a, "SELECT sum(attempts) FROM order_attempts_minutes").await;
+    assert_eq!(total[0][0], Value::from(22 + 90 + 40));
+    // A window, cut on the minute column, pruned to its date.
+    let window = "WHERE minute >= TIMESTAMP '2026-11-01T12:01:00Z' \
+                  AND minute < TIMESTAMP '2026-11-02T00:00:00Z'";
+    let (minutes, events) = both(&a, window).await;
+    assert!(!minutes.is_empty());
+    assert_eq!(minutes, events);
+}
+
+#[tokio::test]
+async fn a_minutes_file_is_read_instead_of_its_event_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let lines: Vec<String> = (0..30)
+        .map(|i| {
+            let ts = format!("2026-11-01T10:0{}:{:02}Z", i / 10, i);
+            fixture::event(&format!("e{i}"), &ts, "success", "web", &[])
+        })
+        .collect();
+    let files = fixture::write_flush(dir.path(), 0, 0, &lines);
+    // The event file is damaged: only its minutes file can answer.
+    std::fs::write(&files[0], b"damaged").expect("damage");
+    let a = start(dir.path(), None).await;
+    assert!(a.sql("SELECT count(*) FROM order_attempts").await.is_err());
+    let total = rows(
+        &a,
+        "SELECT sum(attempts), count(*) FROM order_attempts_minutes",
+    )
+    .await;
+    assert_eq!(
+        total[0],
+        Value::from(vec![30, 3]),
+        "three minutes of web successes"
+    );
+}

@@ -1,0 +1,277 @@
+//! The `order_attempts_minutes` table: `order_attempts` counted per minute
+//! of event time and per combination of the columns the saved queries group
+//! by. One row says "`attempts` attempts in this minute had exactly these
+//! values".
+//!
+//! Ingest writes one minutes file next to every `order_attempts` file it
+//! stores (`order_attempts_minutes/date=…/` + the same file name), counted
+//! from that file's rows and nothing else, so a file's counts live and die
+//! with the file: readers use a minutes file only when its event file is in
+//! the listing they read, and count the rows of an event file without one
+//! themselves. Summing `attempts` over any set of minutes, grouped by any of
+//! these columns, gives what `count(*)` over `order_attempts` gives for the
+//! same minutes (the saved queries' tests check that it does).
+//!
+//! [`minute_counts`] is the counting: pure, deterministic (rows sorted by
+//! minute, then by the values' first appearance), used by ingest when it
+//! writes and by analytics for rows no minutes file covers (live rows, old
+//! files).
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, DictionaryArray, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampMillisecondArray,
+};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimestampMillisecondType};
+use arrow::error::ArrowError;
+
+use crate::schema::{col, dict_type, order_attempts_schema, ts_type};
+
+/// SQL table name.
+pub const ORDER_ATTEMPTS_MINUTES: &str = "order_attempts_minutes";
+/// Directory of the minutes files under the data directory.
+pub const MINUTES_DIR: &str = "order_attempts_minutes";
+
+/// The `order_attempts` columns a minutes row is keyed by, in table order
+/// after `minute`.
+pub const KEYS: [usize; 7] = [
+    col::OUTCOME,
+    col::CHANNEL,
+    col::FAILURE_CAUSE,
+    col::PAYMENT_METHOD,
+    col::STAGE,
+    col::ERROR_CODE,
+    col::APP_VERSION,
+];
+
+/// Column positions in [`minutes_schema`].
+pub mod mcol {
+    pub const MINUTE: usize = 0;
+    /// `1 + i` is `KEYS[i]`.
+    pub const ATTEMPTS: usize = 8;
+}
+
+const MINUTE_MS: i64 = 60_000;
+
+static MINUTES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let attempts = order_attempts_schema();
+    let mut fields = vec![Field::new("minute", ts_type(), false)];
+    fields.extend(KEYS.iter().map(|&c| attempts.field(c).clone()));
+    fields.push(Field::new("attempts", DataType::Int64, false));
+    Arc::new(Schema::new(fields))
+});
+
+/// Schema of `order_attempts_minutes`: `minute` (the minute's start, UTC),
+/// `outcome`, `channel`, `failure_cause`, `payment_method`, `stage`,
+/// `error_code`, `app_version` (typed as in `order_attempts`) and `attempts`.
+pub fn minutes_schema() -> SchemaRef {
+    MINUTES_SCHEMA.clone()
+}
+
+/// One column's distinct values, numbered in order of first appearance.
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<String, u32>,
+    values: Vec<String>,
+}
+
+impl Interner {
+    fn id(&mut self, value: &str) -> u32 {
+        if let Some(&id) = self.ids.get(value) {
+            return id;
+        }
+        let id = self.values.len() as u32;
+        self.ids.insert(value.to_string(), id);
+        self.values.push(value.to_string());
+        id
+    }
+}
+
+const NULL: u32 = u32::MAX;
+
+/// The `order_attempts` columns [`minute_counts`] reads: `ts` and [`KEYS`].
+pub fn counted_columns() -> Vec<usize> {
+    let mut columns = vec![col::TS];
+    columns.extend(KEYS);
+    columns
+}
+
+/// Counts `batches` (of the `order_attempts` schema, or a projection of it
+/// holding at least [`counted_columns`]; columns are found by name) per
+/// minute and key values: one [`minutes_schema`] batch, sorted by minute.
+pub fn minute_counts(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
+    let names = order_attempts_schema();
+    let mut interners: [Interner; KEYS.len()] = Default::default();
+    let mut counts: HashMap<(i64, [u32; KEYS.len()]), i64> = HashMap::new();
+    for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+        let column = |c: usize| {
+            batch.column_by_name(names.field(c).name()).ok_or_else(|| {
+                ArrowError::SchemaError(format!("no column {}", names.field(c).name()))
+            })
+        };
+        let ts = column(col::TS)?
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .ok_or_else(|| ArrowError::SchemaError("ts is not a millisecond timestamp".into()))?;
+        // Each key column as (row → dictionary key, dictionary key → id).
+        let mut columns = Vec::with_capacity(KEYS.len());
+        for (k, &c) in KEYS.iter().enumerate() {
+            let column = column(c)?;
+            let dict = if column.data_type() == &dict_type() {
+                column.as_dictionary::<Int32Type>().clone()
+            } else {
+                cast(column, &dict_type())?
+                    .as_dictionary::<Int32Type>()
+                    .clone()
+            };
+            let values = dict.values().as_string::<i32>();
+            let ids: Vec<u32> = (0..values.len())
+                .map(|i| {
+                    if values.is_null(i) {
+                        NULL
+                    } else {
+                        interners[k].id(values.value(i))
+                    }
+                })
+                .collect();
+            columns.push((dict, ids));
+        }
+        for row in 0..batch.num_rows() {
+            if ts.is_null(row) {
+                continue;
+            }
+            let minute = ts.value(row).div_euclid(MINUTE_MS) * MINUTE_MS;
+            let mut key = [NULL; KEYS.len()];
+            for (k, (dict, ids)) in columns.iter().enumerate() {
+                if dict.is_valid(row) {
+                    key[k] = ids[dict.keys().value(row) as usize];
+                }
+            }
+            *counts.entry((minute, key)).or_insert(0) += 1;
+        }
+    }
+    let mut rows: Vec<((i64, [u32; KEYS.len()]), i64)> = counts.into_iter().collect();
+    rows.sort_unstable();
+    let minute = TimestampMillisecondArray::from_iter_values(rows.iter().map(|((m, _), _)| *m))
+        .with_timezone("UTC");
+    let mut out: Vec<ArrayRef> = vec![Arc::new(minute)];
+    for (k, interner) in interners.into_iter().enumerate() {
+        let keys = Int32Array::from_iter(
+            rows.iter()
+                .map(|((_, key), _)| (key[k] != NULL).then_some(key[k] as i32)),
+        );
+        let values = Arc::new(StringArray::from(interner.values));
+        out.push(Arc::new(DictionaryArray::<Int32Type>::try_new(
+            keys, values,
+        )?));
+    }
+    out.push(Arc::new(Int64Array::from_iter_values(
+        rows.iter().map(|(_, n)| *n),
+    )));
+    RecordBatch::try_new(minutes_schema(), out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{StringDictionaryBuilder, new_null_array};
+
+    /// An `order_attempts` batch with the given (ts, outcome, channel, cause).
+    fn attempts(rows: &[(i64, &str, &str, Option<&str>)]) -> RecordBatch {
+        let schema = order_attempts_schema();
+        let n = rows.len();
+        let dict = |values: Vec<Option<&str>>| -> ArrayRef {
+            let mut b = StringDictionaryBuilder::<Int32Type>::new();
+            for v in values {
+                b.append_option(v);
+            }
+            Arc::new(b.finish())
+        };
+        let columns: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| match i {
+                col::TS => Arc::new(
+                    TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.0))
+                        .with_timezone("UTC"),
+                ) as ArrayRef,
+                col::OUTCOME => dict(rows.iter().map(|r| Some(r.1)).collect()),
+                col::CHANNEL => dict(rows.iter().map(|r| Some(r.2)).collect()),
+                col::FAILURE_CAUSE => dict(rows.iter().map(|r| r.3).collect()),
+                _ if f.data_type() == &dict_type() => dict(vec![None; n]),
+                _ => new_null_array(f.data_type(), n),
+            })
+            .collect();
+        // Non-nullable columns other than these are not read by the counting.
+        let lax = Schema::new(
+            schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect::<Vec<_>>(),
+        );
+        RecordBatch::try_new(Arc::new(lax), columns).expect("batch")
+    }
+
+    fn strings(batch: &RecordBatch, c: usize) -> Vec<Option<String>> {
+        let s = cast(batch.column(c), &DataType::Utf8).expect("cast");
+        s.as_string::<i32>()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect()
+    }
+
+    #[test]
+    fn counts_per_minute_and_values_across_batches_with_their_own_dictionaries() {
+        let a = attempts(&[
+            (60_000, "success", "web", None),
+            (119_999, "success", "web", None),
+            (61_000, "failure", "web", Some("network_error")),
+            (-1, "failure", "ios_app", Some("network_error")),
+        ]);
+        let b = attempts(&[
+            (120_000, "success", "web", None),
+            (90_000, "failure", "web", Some("network_error")),
+        ]);
+        let m = minute_counts(&[a, RecordBatch::new_empty(order_attempts_schema()), b])
+            .expect("counts");
+        assert_eq!(m.schema(), minutes_schema());
+        let minute: Vec<i64> = m
+            .column(mcol::MINUTE)
+            .as_primitive::<TimestampMillisecondType>()
+            .values()
+            .to_vec();
+        let attempts: Vec<i64> = m
+            .column(mcol::ATTEMPTS)
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .values()
+            .to_vec();
+        // A ts before the epoch lands in the minute that holds it.
+        assert_eq!(minute, vec![-60_000, 60_000, 60_000, 120_000]);
+        assert_eq!(attempts, vec![1, 2, 2, 1]);
+        let channel = strings(&m, 2);
+        let cause = strings(&m, 3);
+        assert_eq!(channel[0].as_deref(), Some("ios_app"));
+        assert_eq!(cause[0].as_deref(), Some("network_error"));
+        assert_eq!(attempts.iter().sum::<i64>(), 6, "every row counted once");
+        let successes: i64 = strings(&m, 1)
+            .iter()
+            .zip(&attempts)
+            .filter(|(o, _)| o.as_deref() == Some("success"))
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(successes, 3);
+        // Nulls stay nulls, not empty strings.
+        assert!(strings(&m, 7).iter().all(Option::is_none));
+    }
+
+    #[test]
+    fn nothing_counts_to_an_empty_batch() {
+        let m = minute_counts(&[]).expect("counts");
+        assert_eq!(m.num_rows(), 0);
+        assert_eq!(m.schema(), minutes_schema());
+    }
+}
