@@ -41,7 +41,7 @@ pub(crate) enum Command {
     Query(query::QueryArgs),
     /// Replay events through the spike detector; print and score the alerts.
     Backtest(backtest::BacktestArgs),
-    /// Write the minute counts (order_attempts_minutes) stored files lack.
+    /// Write the minute counts (order_attempts_minutes) stored files lack; compact them.
     Backfill(backfill::BackfillArgs),
 }
 

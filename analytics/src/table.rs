@@ -38,7 +38,13 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
 use model::LiveRows;
-use model::minutes::{MINUTES_DIR, counted_columns, minute_counts, minutes_schema};
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::NaiveDate;
+use model::files::FlushFile;
+use model::minutes::{
+    Compacted, MINUTES_DIR, choose, counted_columns, minute_counts, minutes_schema,
+};
 use model::schema::{alerts_schema, order_attempts_schema, rejected_events_schema};
 
 /// Which table a [`StoredTable`] serves.
@@ -151,22 +157,58 @@ impl StoredTable {
         let (listing, live) =
             stored_and_live(&self.data_dir, self.live.as_ref()).map_err(external)?;
         let dates = prune::date_range(filters, "minute");
-        let mut minutes = Vec::new();
-        let mut uncounted = Vec::new();
+        let mut by_date: BTreeMap<NaiveDate, Vec<(PathBuf, FlushFile)>> = BTreeMap::new();
         for file in listing
             .attempts
             .into_iter()
             .filter(|f| dates.contains(f.date))
         {
-            let twin = file.path.file_name().map(|name| {
-                self.data_dir
-                    .join(MINUTES_DIR)
-                    .join(format!("date={}", file.date.format("%Y-%m-%d")))
-                    .join(name)
-            });
-            match twin {
-                Some(twin) if twin.is_file() => minutes.push(twin),
-                _ => uncounted.push(file.path),
+            let flush = file
+                .path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(FlushFile::parse);
+            if let Some(flush) = flush {
+                by_date
+                    .entry(file.date)
+                    .or_default()
+                    .push((file.path, flush));
+            }
+        }
+        let mut minutes = Vec::new();
+        let mut uncounted = Vec::new();
+        for (date, files) in by_date {
+            let dir = self
+                .data_dir
+                .join(MINUTES_DIR)
+                .join(format!("date={}", date.format("%Y-%m-%d")));
+            let (mut twins, mut compacted) = (BTreeSet::new(), Vec::new());
+            for name in std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+            {
+                match Compacted::parse(&name) {
+                    Some(c) => compacted.push(c),
+                    None => {
+                        twins.insert(name);
+                    }
+                }
+            }
+            let flushes: Vec<FlushFile> = files.iter().map(|(_, f)| f.clone()).collect();
+            let (chosen, covered) = choose(&flushes, &compacted);
+            minutes.extend(chosen.iter().map(|&i| dir.join(compacted[i].file_name())));
+            for ((path, flush), covered) in files.into_iter().zip(covered) {
+                let name = flush.file_name();
+                if covered {
+                    continue;
+                }
+                if twins.contains(&name) {
+                    minutes.push(dir.join(name));
+                } else {
+                    uncounted.push(path);
+                }
             }
         }
         let mut counts = Vec::new();

@@ -32,7 +32,9 @@ mod write;
 
 pub use ledger::{Ledger, scan};
 pub use lock::{Claim, LOCKS_DIR, PartitionLock};
-pub use minutes::{Backfilled, backfill, minutes_path};
+pub use minutes::{
+    Backfilled, COMPACT_GRACE, CompactOptions, Compaction, backfill, compact, minutes_path,
+};
 pub use recent::recent_event_ids;
 pub use write::{FlushReport, ParquetSink, SinkOptions};
 

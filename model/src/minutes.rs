@@ -28,6 +28,7 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimestampMillisecondType};
 use arrow::error::ArrowError;
 
+use crate::files::FlushFile;
 use crate::schema::{col, dict_type, order_attempts_schema, ts_type};
 
 /// SQL table name.
@@ -103,18 +104,40 @@ pub fn counted_columns() -> Vec<usize> {
 /// holding at least [`counted_columns`]; columns are found by name) per
 /// minute and key values: one [`minutes_schema`] batch, sorted by minute.
 pub fn minute_counts(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
+    count(batches, false)
+}
+
+/// Adds up [`minutes_schema`] batches (of any files): one batch with one
+/// row per minute and key values, sorted by minute.
+pub fn merge_minutes(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
+    count(batches, true)
+}
+
+/// Events (each counts 1, its minute from `ts`) or minutes rows (each
+/// counts `attempts`), per minute and key values.
+fn count(batches: &[RecordBatch], minutes: bool) -> Result<RecordBatch, ArrowError> {
     let names = order_attempts_schema();
     let mut interners: [Interner; KEYS.len()] = Default::default();
     let mut counts: HashMap<(i64, [u32; KEYS.len()]), i64> = HashMap::new();
     for batch in batches.iter().filter(|b| b.num_rows() > 0) {
-        let column = |c: usize| {
-            batch.column_by_name(names.field(c).name()).ok_or_else(|| {
-                ArrowError::SchemaError(format!("no column {}", names.field(c).name()))
-            })
+        let by_name = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| ArrowError::SchemaError(format!("no column {name}")))
         };
-        let ts = column(col::TS)?
+        let column = |c: usize| by_name(names.field(c).name());
+        let ts = by_name(if minutes { "minute" } else { "ts" })?
             .as_primitive_opt::<TimestampMillisecondType>()
-            .ok_or_else(|| ArrowError::SchemaError("ts is not a millisecond timestamp".into()))?;
+            .ok_or_else(|| ArrowError::SchemaError("time is not a millisecond timestamp".into()))?;
+        let weights = if minutes {
+            Some(
+                by_name("attempts")?
+                    .as_primitive_opt::<arrow::datatypes::Int64Type>()
+                    .ok_or_else(|| ArrowError::SchemaError("attempts is not Int64".into()))?,
+            )
+        } else {
+            None
+        };
         // Each key column as (row → dictionary key, dictionary key → id).
         let mut columns = Vec::with_capacity(KEYS.len());
         for (k, &c) in KEYS.iter().enumerate() {
@@ -149,7 +172,7 @@ pub fn minute_counts(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError>
                     key[k] = ids[dict.keys().value(row) as usize];
                 }
             }
-            *counts.entry((minute, key)).or_insert(0) += 1;
+            *counts.entry((minute, key)).or_insert(0) += weights.map_or(1, |w| w.value(row));
         }
     }
     let mut rows: Vec<((i64, [u32; KEYS.len()]), i64)> = counts.into_iter().collect();
@@ -173,10 +196,197 @@ pub fn minute_counts(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError>
     RecordBatch::try_new(minutes_schema(), out)
 }
 
+/// A compacted minutes file: the minutes files of several `order_attempts`
+/// files of one date, topic and partition added up into one, named
+/// `{topic}-p{partition}-{first:020}-{last:020}-compact-{hash:016x}.parquet`.
+/// It stands for exactly the listed files of its date, topic and partition
+/// whose offsets lie within `first..=last`, and only while their names hash
+/// to `hash` ([`covers_hash`]): a file that went (retention) or came (a
+/// zombie writer) makes it stand for nothing, and readers fall back to the
+/// files' own minutes files. Written by ingest ([`choose`] says which to
+/// use); never one of a flush's files (the name does not parse as one).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Compacted {
+    pub topic: String,
+    pub partition: i32,
+    pub first: i64,
+    pub last: i64,
+    pub hash: u64,
+}
+
+impl Compacted {
+    pub fn file_name(&self) -> String {
+        format!(
+            "{}-p{}-{:020}-{:020}-compact-{:016x}.parquet",
+            self.topic, self.partition, self.first, self.last, self.hash
+        )
+    }
+
+    /// Parses a file name; `None` for anything else.
+    pub fn parse(name: &str) -> Option<Compacted> {
+        let stem = name.strip_suffix(".parquet")?;
+        let (rest, hash) = stem.rsplit_once("-compact-")?;
+        let hash = u64::from_str_radix(hash, 16)
+            .ok()
+            .filter(|_| hash.len() == 16)?;
+        let (rest, last) = rest.rsplit_once('-')?;
+        let (rest, first) = rest.rsplit_once('-')?;
+        let (topic, partition) = rest.rsplit_once("-p")?;
+        if topic.is_empty() || first.len() != 20 || last.len() != 20 {
+            return None;
+        }
+        let c = Compacted {
+            topic: topic.to_string(),
+            partition: partition.parse().ok()?,
+            first: first.parse().ok()?,
+            last: last.parse().ok()?,
+            hash,
+        };
+        (c.first <= c.last && c.partition >= 0).then_some(c)
+    }
+
+    fn holds(&self, f: &FlushFile) -> bool {
+        f.range.topic == self.topic
+            && f.range.partition == self.partition
+            && f.range.first >= self.first
+            && f.range.last <= self.last
+    }
+}
+
+/// FNV-1a (64 bit) of the file names, sorted, each followed by a newline:
+/// stable across processes and versions.
+pub fn covers_hash<'a>(names: impl IntoIterator<Item = &'a str>) -> u64 {
+    let mut names: Vec<&str> = names.into_iter().collect();
+    names.sort_unstable();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for name in names {
+        for b in name.bytes().chain([b'\n']) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// Which compacted files of one date to read for the `order_attempts` files
+/// `listed` (that date's, as a reader lists them): each chosen one stands
+/// for exactly the listed files it holds, no listed file is stood for twice,
+/// the widest first. Returns the chosen (indices into `compacted`) and, per
+/// listed file, whether one of them stands for it.
+pub fn choose(listed: &[FlushFile], compacted: &[Compacted]) -> (Vec<usize>, Vec<bool>) {
+    let mut order: Vec<usize> = (0..compacted.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(compacted[i].last - compacted[i].first));
+    let mut covered = vec![false; listed.len()];
+    let mut chosen = Vec::new();
+    for i in order {
+        let c = &compacted[i];
+        let members: Vec<usize> = (0..listed.len()).filter(|&j| c.holds(&listed[j])).collect();
+        if members.is_empty() || members.iter().any(|&j| covered[j]) {
+            continue;
+        }
+        let names: Vec<String> = members.iter().map(|&j| listed[j].file_name()).collect();
+        if covers_hash(names.iter().map(String::as_str)) != c.hash {
+            continue;
+        }
+        for j in members {
+            covered[j] = true;
+        }
+        chosen.push(i);
+    }
+    (chosen, covered)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::files::FlushRange;
     use arrow::array::{StringDictionaryBuilder, new_null_array};
+
+    fn flush_file(partition: i32, first: i64, last: i64) -> FlushFile {
+        FlushFile {
+            range: FlushRange {
+                topic: "t".into(),
+                partition,
+                first,
+                last,
+            },
+            index: 1,
+            count: 1,
+        }
+    }
+
+    fn compacted_of(files: &[FlushFile]) -> Compacted {
+        Compacted {
+            topic: "t".into(),
+            partition: files[0].range.partition,
+            first: files.iter().map(|f| f.range.first).min().unwrap_or(0),
+            last: files.iter().map(|f| f.range.last).max().unwrap_or(0),
+            hash: covers_hash(
+                files
+                    .iter()
+                    .map(|f| f.file_name())
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .map(String::as_str),
+            ),
+        }
+    }
+
+    #[test]
+    fn compacted_names_round_trip_and_are_never_flush_files() {
+        let c = compacted_of(&[flush_file(3, 10, 19), flush_file(3, 20, 29)]);
+        let name = c.file_name();
+        assert_eq!(Compacted::parse(&name), Some(c));
+        assert_eq!(FlushFile::parse(&name), None);
+        assert_eq!(Compacted::parse(&flush_file(3, 10, 19).file_name()), None);
+        assert_eq!(Compacted::parse("x-compact-12.parquet"), None);
+    }
+
+    #[test]
+    fn a_compacted_file_stands_only_for_exactly_the_files_it_was_made_of() {
+        let files: Vec<FlushFile> = (0..4).map(|i| flush_file(0, i * 10, i * 10 + 9)).collect();
+        let old = compacted_of(&files[..2]);
+        let new = compacted_of(&files[..3]);
+        let other = compacted_of(&[flush_file(1, 0, 9)]);
+        let all = [old.clone(), new.clone(), other];
+        // The widest valid one wins; the last file is not covered.
+        let (chosen, covered) = choose(&files, &all);
+        assert_eq!(chosen, vec![1]);
+        assert_eq!(covered, vec![true, true, true, false]);
+        // Retention removed the first file: `new` and `old` stand for nothing.
+        let (chosen, covered) = choose(&files[1..], &all);
+        assert!(chosen.is_empty());
+        assert!(covered.iter().all(|c| !c));
+        // A zombie writer's flush within the range: not what `old` was made of.
+        let mut zombie = files[..2].to_vec();
+        zombie.push(flush_file(0, 5, 12));
+        let (chosen, _) = choose(&zombie, std::slice::from_ref(&old));
+        assert!(chosen.is_empty());
+        // Without `new`, `old` covers its two.
+        let (chosen, covered) = choose(&files, &[old]);
+        assert_eq!((chosen, covered), (vec![0], vec![true, true, false, false]));
+    }
+
+    #[test]
+    fn merging_minutes_rows_adds_them_up() {
+        let a = minute_counts(&[attempts(&[
+            (60_000, "success", "web", None),
+            (61_000, "success", "web", None),
+        ])])
+        .expect("a");
+        let b = minute_counts(&[attempts(&[
+            (62_000, "success", "web", None),
+            (125_000, "failure", "web", Some("network_error")),
+        ])])
+        .expect("b");
+        let m = merge_minutes(&[a, b]).expect("merge");
+        let n: Vec<i64> = m
+            .column(mcol::ATTEMPTS)
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .values()
+            .to_vec();
+        assert_eq!(n, vec![3, 1]);
+    }
 
     /// An `order_attempts` batch with the given (ts, outcome, channel, cause).
     fn attempts(rows: &[(i64, &str, &str, Option<&str>)]) -> RecordBatch {

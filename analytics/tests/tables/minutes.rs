@@ -98,3 +98,42 @@ async fn a_minutes_file_is_read_instead_of_its_event_file() {
         "three minutes of web successes"
     );
 }
+
+#[tokio::test]
+async fn a_compacted_file_stands_for_its_files_only_while_they_are_all_listed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut flushes = Vec::new();
+    for (k, prefix) in ["a", "b", "c"].iter().enumerate() {
+        let lines: Vec<String> = (0..10)
+            .map(|i| {
+                let ts = format!("2026-11-01T10:{:02}:{:02}Z", k * 10 + i / 4, i);
+                fixture::event(&format!("{prefix}{i}"), &ts, "success", "web", &[])
+            })
+            .collect();
+        flushes.push(fixture::write_flush(dir.path(), 0, k as i64 * 10, &lines));
+    }
+    let options = ingest::sink::CompactOptions {
+        min_files: 2,
+        grace: std::time::Duration::from_secs(600),
+        today: chrono::NaiveDate::from_ymd_opt(2026, 11, 25).expect("date"),
+    };
+    let done = ingest::sink::compact(dir.path(), &options).expect("compact");
+    assert_eq!((done.written, done.files), (1, 3));
+    // Only the compacted file is left to answer for the three files.
+    for files in &flushes {
+        let twin = ingest::sink::minutes_path(dir.path(), &files[0]).expect("twin");
+        std::fs::remove_file(twin).expect("remove twin");
+    }
+    std::fs::write(&flushes[0][0], b"damaged").expect("damage");
+    let a = start(dir.path(), None).await;
+    let sum = "SELECT sum(attempts) FROM order_attempts_minutes";
+    assert_eq!(rows(&a, sum).await[0][0], Value::from(30));
+    // Retention removed the first flush: the compacted file no longer
+    // stands for what is listed; the other two are counted from their rows.
+    for f in &flushes[0] {
+        std::fs::remove_file(f).expect("remove");
+    }
+    assert_eq!(rows(&a, sum).await[0][0], Value::from(20));
+    let (minutes, events) = both(&a, "").await;
+    assert_eq!(minutes, events);
+}

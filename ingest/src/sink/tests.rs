@@ -363,3 +363,101 @@ fn each_order_attempts_file_gets_a_minutes_file_and_backfill_writes_missing_ones
         "neither counts as progress"
     );
 }
+
+#[test]
+fn minutes_are_compacted_per_date_and_partition_and_replaced_files_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = ParquetSink::new(dir.path(), SinkOptions::default());
+    let (accepted, rejected) = decoded(1200, 0); // 10 minutes on each of two dates
+    let flush = |first: i64| {
+        sink.write_flush(
+            &range(first, first + 1199),
+            std::slice::from_ref(&accepted),
+            Some(&rejected),
+            START,
+        )
+        .unwrap()
+    };
+    for k in 0..3 {
+        flush(k * 1200);
+    }
+    let day = |d: &str| dir.path().join(format!("order_attempts_minutes/date={d}"));
+    let compacted = |d: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(day(d))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| model::minutes::Compacted::parse(n).is_some())
+            .collect();
+        names.sort();
+        names
+    };
+    let total = |d: &str| -> i64 {
+        compacted(d)
+            .iter()
+            .flat_map(|n| minute_rows(&day(d).join(n)))
+            .map(|r| r.3)
+            .sum()
+    };
+    let options = |min_files: usize, grace_s: u64| CompactOptions {
+        min_files,
+        grace: std::time::Duration::from_secs(grace_s),
+        today: chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+    };
+    // Today (11-02) waits for 4 new files; a past date compacts at once.
+    let done = compact(dir.path(), &options(4, 600)).unwrap();
+    assert_eq!((done.written, done.files), (1, 3));
+    assert_eq!(compacted("2026-11-01").len(), 1);
+    assert!(compacted("2026-11-02").is_empty());
+    // Three flushes x 600 events of 11-01, one row per minute and key.
+    assert_eq!(total("2026-11-01"), 1800);
+    let rows = minute_rows(&day("2026-11-01").join(&compacted("2026-11-01")[0]));
+    assert_eq!(rows.len(), 10, "the same minutes added up: {rows:?}");
+    assert_eq!(
+        compact(dir.path(), &options(4, 600)).unwrap().written,
+        0,
+        "nothing new"
+    );
+
+    // A fourth flush: both dates compacted again; the replaced file stays
+    // for the grace time, then goes.
+    flush(3600);
+    let done = compact(dir.path(), &options(4, 600)).unwrap();
+    assert_eq!((done.written, done.files, done.removed), (2, 8, 0));
+    assert_eq!(compacted("2026-11-01").len(), 2);
+    assert_eq!(compact(dir.path(), &options(4, 0)).unwrap().removed, 1);
+    assert_eq!(compacted("2026-11-01").len(), 1);
+    assert_eq!((total("2026-11-01"), total("2026-11-02")), (2400, 2400));
+
+    // Retention took the first flush: the compacted file stands for files
+    // that are not all there; it is replaced and removed.
+    let gone = scan(dir.path(), TOPIC).unwrap().flushes[&1][0].clone();
+    for table in [
+        "order_attempts",
+        "rejected_events",
+        "order_attempts_minutes",
+    ] {
+        for d in ["2026-11-01", "2026-11-02"] {
+            for i in 1..=2 {
+                let f = FlushFile {
+                    range: gone.clone(),
+                    index: i,
+                    count: 2,
+                };
+                let _ = std::fs::remove_file(
+                    dir.path()
+                        .join(format!("{table}/date={d}/{}", f.file_name())),
+                );
+            }
+        }
+    }
+    let done = compact(dir.path(), &options(4, 0)).unwrap();
+    // 11-01 (past) is compacted anew; 11-02's file goes (nothing replaces
+    // it until four new files); 11-01's old one goes once its replacement
+    // has been there for the grace time (here: the next round).
+    assert_eq!((done.written, done.removed), (1, 1), "{done:?}");
+    assert!(compacted("2026-11-02").is_empty());
+    assert_eq!(compact(dir.path(), &options(4, 0)).unwrap().removed, 1);
+    assert_eq!(total("2026-11-01"), 1800);
+    // No temp file is left.
+    assert!(walk(dir.path()).iter().all(|p| !p.ends_with(".tmp")));
+}

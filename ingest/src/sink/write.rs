@@ -152,6 +152,42 @@ impl ParquetSink {
         batch: &RecordBatch,
         tag: Option<&str>,
     ) -> Result<u64> {
+        let r = &file.range;
+        let metadata = vec![
+            (meta::TOPIC, r.topic.clone()),
+            (meta::PARTITION, r.partition.to_string()),
+            (meta::FIRST_OFFSET, r.first.to_string()),
+            (meta::LAST_OFFSET, r.last.to_string()),
+            (meta::FILE_INDEX, file.index.to_string()),
+            (meta::FILE_COUNT, file.count.to_string()),
+        ];
+        self.write_with(path, metadata, batch, tag)
+    }
+
+    /// Writes a compacted minutes file ([`model::minutes::Compacted`]).
+    pub(crate) fn write_compacted(
+        &self,
+        path: &Path,
+        c: &model::minutes::Compacted,
+        batch: &RecordBatch,
+        tag: &str,
+    ) -> Result<u64> {
+        let metadata = vec![
+            (meta::TOPIC, c.topic.clone()),
+            (meta::PARTITION, c.partition.to_string()),
+            (meta::FIRST_OFFSET, c.first.to_string()),
+            (meta::LAST_OFFSET, c.last.to_string()),
+        ];
+        self.write_with(path, metadata, batch, Some(tag))
+    }
+
+    fn write_with(
+        &self,
+        path: &Path,
+        metadata: Vec<(&str, String)>,
+        batch: &RecordBatch,
+        tag: Option<&str>,
+    ) -> Result<u64> {
         let dir = path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(Error::io(dir))?;
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("flush");
@@ -160,8 +196,6 @@ impl ParquetSink {
             None => format!(".{name}.tmp"),
         });
         let out = File::create(&tmp).map_err(Error::io(&tmp))?;
-        let r = &file.range;
-        let kv = |k: &str, v: String| KeyValue::new(k.to_string(), v);
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(
                 ZstdLevel::try_new(self.options.zstd_level)
@@ -170,14 +204,12 @@ impl ParquetSink {
             .set_dictionary_enabled(true)
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_max_row_group_row_count(Some(self.options.row_group_rows.max(1)))
-            .set_key_value_metadata(Some(vec![
-                kv(meta::TOPIC, r.topic.clone()),
-                kv(meta::PARTITION, r.partition.to_string()),
-                kv(meta::FIRST_OFFSET, r.first.to_string()),
-                kv(meta::LAST_OFFSET, r.last.to_string()),
-                kv(meta::FILE_INDEX, file.index.to_string()),
-                kv(meta::FILE_COUNT, file.count.to_string()),
-            ]))
+            .set_key_value_metadata(Some(
+                metadata
+                    .into_iter()
+                    .map(|(k, v)| KeyValue::new(k.to_string(), v))
+                    .collect(),
+            ))
             .build();
         let mut writer = ArrowWriter::try_new(out, batch.schema(), Some(props))?;
         writer.write(batch)?;
