@@ -183,8 +183,7 @@ pub(crate) fn assert_exactly_once(data_dir: &Path, topic: &str, expected: &Ledge
     // Each order_attempts file's minutes file (ingest writes one after it;
     // a crash in between may leave none) counts exactly its rows.
     for path in parquet_files(&data_dir.join(model::files::ATTEMPTS_DIR)) {
-        let Some(twin) = ingest::sink::minutes_path(data_dir, &path).filter(|t| t.exists())
-        else {
+        let Some(twin) = ingest::sink::minutes_path(data_dir, &path).filter(|t| t.exists()) else {
             continue;
         };
         let rows = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
