@@ -345,6 +345,24 @@ impl SavedQuery {
     }
 }
 
+/// The `*.sql` files of `dir` as (name, path, text); other files are ignored.
+fn sql_files(dir: &Path) -> Result<Vec<(String, std::path::PathBuf, String)>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(Error::io(dir))? {
+        let path = entry.map_err(Error::io(dir))?.path();
+        let Some(name) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".sql"))
+        else {
+            continue;
+        };
+        let text = fs::read_to_string(&path).map_err(Error::io(&path))?;
+        out.push((name.to_string(), path.clone(), text));
+    }
+    Ok(out)
+}
+
 /// The whole minutes of the window `start..end` (ms) as `whole_start..
 /// whole_end`, such that `start..whole_start`, `whole_start..whole_end` and
 /// `whole_end..end` cut the window in three with no overlap (any of them may
@@ -385,37 +403,19 @@ impl SavedQueries {
     /// minutes forms from `dir/minutes/` (one without a query is an error).
     pub fn from_dir(dir: &Path) -> Result<SavedQueries> {
         let mut queries = BTreeMap::new();
-        for entry in fs::read_dir(dir).map_err(Error::io(dir))? {
-            let path = entry.map_err(Error::io(dir))?.path();
-            let Some(name) = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".sql"))
-            else {
-                continue;
-            };
-            let text = fs::read_to_string(&path).map_err(Error::io(&path))?;
-            let query = SavedQuery::parse(name, &text, &path.display().to_string())?;
-            queries.insert(name.to_string(), query);
+        for (name, path, text) in sql_files(dir)? {
+            let query = SavedQuery::parse(&name, &text, &path.display().to_string())?;
+            queries.insert(name, query);
         }
         let forms = dir.join(MINUTES_FORMS_DIR);
         if forms.is_dir() {
-            for entry in fs::read_dir(&forms).map_err(Error::io(&forms))? {
-                let path = entry.map_err(Error::io(&forms))?.path();
-                let Some(name) = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .and_then(|n| n.strip_suffix(".sql"))
-                else {
-                    continue;
-                };
-                let query = queries.remove(name).ok_or_else(|| Error::SavedQuery {
-                    name: name.to_string(),
+            for (name, path, text) in sql_files(&forms)? {
+                let query = queries.remove(&name).ok_or_else(|| Error::SavedQuery {
+                    name: name.clone(),
                     origin: path.display().to_string(),
                     message: format!("a minutes form of no query (no {name}.sql)"),
                 })?;
-                let text = fs::read_to_string(&path).map_err(Error::io(&path))?;
-                queries.insert(name.to_string(), query.with_minutes(&text)?);
+                queries.insert(name, query.with_minutes(&text)?);
             }
         }
         Ok(SavedQueries { queries })

@@ -49,16 +49,7 @@ pub fn backfill(data_dir: &Path) -> Result<Backfilled> {
     let sink = ParquetSink::new(data_dir, SinkOptions::default());
     let tag = format!("backfill-{}", std::process::id());
     let mut done = Backfilled::default();
-    let mut paths = files_under(&data_dir.join(ATTEMPTS_DIR))?;
-    paths.sort();
-    for path in paths {
-        let Some(file) = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(FlushFile::parse)
-        else {
-            continue;
-        };
+    for (path, file) in attempts_files(data_dir)? {
         let Some(target) = minutes_path(data_dir, &path) else {
             continue;
         };
@@ -131,14 +122,7 @@ pub fn compact(data_dir: &Path, options: &CompactOptions) -> Result<Compaction> 
     type Key = (NaiveDate, String, i32);
     let mut groups: BTreeMap<Key, Vec<(PathBuf, FlushFile)>> = BTreeMap::new();
     let mut ledgers = BTreeMap::new();
-    for path in files_under(&data_dir.join(ATTEMPTS_DIR))? {
-        let Some(file) = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(FlushFile::parse)
-        else {
-            continue;
-        };
+    for (path, file) in attempts_files(data_dir)? {
         let Some(date) = date_of(&path) else {
             continue;
         };
@@ -297,6 +281,19 @@ impl DirEntries {
     fn age(&self, name: &str) -> Option<Duration> {
         self.ages.get(name).copied()
     }
+}
+
+/// The `order_attempts` flush files under `data_dir`, sorted by path.
+fn attempts_files(data_dir: &Path) -> Result<Vec<(PathBuf, FlushFile)>> {
+    let mut files: Vec<(PathBuf, FlushFile)> = files_under(&data_dir.join(ATTEMPTS_DIR))?
+        .into_iter()
+        .filter_map(|path| {
+            let file = FlushFile::parse(path.file_name()?.to_str()?)?;
+            Some((path, file))
+        })
+        .collect();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(files)
 }
 
 /// The date of a file in a `date=YYYY-MM-DD` directory.
