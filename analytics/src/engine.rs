@@ -25,7 +25,7 @@ use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::Statement as DFStatement;
 use futures::StreamExt;
 use model::LiveRows;
-use model::minutes::ORDER_ATTEMPTS_MINUTES;
+use model::minutes::{ORDER_ATTEMPTS_MINUTES, REJECTED_EVENTS_MINUTES};
 use model::schema::{ALERTS, ORDER_ATTEMPTS, REJECTED_EVENTS};
 
 /// The rollup's table ([`crate::rollup::table`]).
@@ -378,6 +378,7 @@ impl Shared {
             (REJECTED_EVENTS, TableKind::Rejected),
             (ALERTS, TableKind::Alerts),
             (ORDER_ATTEMPTS_MINUTES, TableKind::Minutes),
+            (REJECTED_EVENTS_MINUTES, TableKind::RejectedMinutes),
         ] {
             let table = StoredTable::new(kind, self.data_dir.clone(), self.live.clone());
             ctx.register_table(name, Arc::new(table))?;

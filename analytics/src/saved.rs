@@ -114,6 +114,10 @@ const EMBEDDED_MINUTES: &[(&str, &str)] = &[
         include_str!("../../queries/minutes/failures_by_payment_method.sql"),
     ),
     (
+        "rejected_by_reason",
+        include_str!("../../queries/minutes/rejected_by_reason.sql"),
+    ),
+    (
         "top_error_codes",
         include_str!("../../queries/minutes/top_error_codes.sql"),
     ),

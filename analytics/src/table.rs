@@ -42,9 +42,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use model::files::FlushFile;
-use model::minutes::{
-    Compacted, MINUTES_DIR, choose, counted_columns, minute_counts, minutes_schema,
-};
+use model::minutes::{ATTEMPTS, Compacted, REJECTED, Rollup, choose};
 use model::schema::{alerts_schema, order_attempts_schema, rejected_events_schema};
 
 /// Which table a [`StoredTable`] serves.
@@ -59,6 +57,8 @@ pub enum TableKind {
     /// `order_attempts_minutes`: the minutes files of the `order_attempts`
     /// files (counted at scan time where missing) + live rows counted.
     Minutes,
+    /// `rejected_events_minutes`: the same for `rejected_events`.
+    RejectedMinutes,
 }
 
 impl TableKind {
@@ -68,7 +68,8 @@ impl TableKind {
             TableKind::Attempts => order_attempts_schema(),
             TableKind::Rejected => rejected_events_schema(),
             TableKind::Alerts => alerts_schema(),
-            TableKind::Minutes => minutes_schema(),
+            TableKind::Minutes => (ATTEMPTS.schema)(),
+            TableKind::RejectedMinutes => (REJECTED.schema)(),
         }
     }
 }
@@ -129,10 +130,17 @@ impl StoredTable {
             TableKind::Rejected => {
                 let (listing, live) =
                     stored_and_live(&self.data_dir, self.live.as_ref()).map_err(external)?;
-                let files = listing.rejected.into_iter().map(|f| f.path).collect();
+                // Filed by flush date, not by `ingested_at`: only an empty
+                // range (a minutes form's whole-minute window) prunes.
+                let files = if prune::date_range(filters, "ingested_at").is_empty() {
+                    Vec::new()
+                } else {
+                    listing.rejected.into_iter().map(|f| f.path).collect()
+                };
                 (files, live.rejected)
             }
-            TableKind::Minutes => return self.gather_minutes(filters),
+            TableKind::Minutes => return self.gather_minutes(&ATTEMPTS, filters),
+            TableKind::RejectedMinutes => return self.gather_minutes(&REJECTED, filters),
         };
         let schema = self.kind.schema();
         let mut batches = Vec::new();
@@ -150,18 +158,35 @@ impl StoredTable {
 }
 
 impl StoredTable {
-    /// `order_attempts_minutes`: the minutes files of the listed (and
-    /// date-pruned) `order_attempts` files, and the counts of what has none.
-    fn gather_minutes(&self, filters: &[Expr]) -> DfResult<(Vec<PathBuf>, Vec<RecordBatch>)> {
+    /// A [`Rollup`] table: the minutes files of the listed event files (for
+    /// `order_attempts_minutes`, date-pruned on `minute`), the counts of
+    /// those without one, and the live rows counted.
+    fn gather_minutes(
+        &self,
+        rollup: &Rollup,
+        filters: &[Expr],
+    ) -> DfResult<(Vec<PathBuf>, Vec<RecordBatch>)> {
         let external = |e: crate::Error| DataFusionError::External(Box::new(e));
         let (listing, live) =
             stored_and_live(&self.data_dir, self.live.as_ref()).map_err(external)?;
         let dates = prune::date_range(filters, "minute");
+        let (listed, live) = if rollup.events_dir == ATTEMPTS.events_dir {
+            (listing.attempts, live.attempts)
+        } else {
+            // Rejected records are filed by the flush's date, and their
+            // `ingested_at` may be earlier (a flush retried after an outage):
+            // only an empty range prunes.
+            let listed = if dates.is_empty() {
+                Vec::new()
+            } else {
+                listing.rejected
+            };
+            (listed, live.rejected)
+        };
         let mut by_date: BTreeMap<NaiveDate, Vec<(PathBuf, FlushFile)>> = BTreeMap::new();
-        for file in listing
-            .attempts
+        for file in listed
             .into_iter()
-            .filter(|f| dates.contains(f.date))
+            .filter(|f| rollup.events_dir != ATTEMPTS.events_dir || dates.contains(f.date))
         {
             let flush = file
                 .path
@@ -180,7 +205,7 @@ impl StoredTable {
         for (date, files) in by_date {
             let dir = self
                 .data_dir
-                .join(MINUTES_DIR)
+                .join(rollup.dir)
                 .join(format!("date={}", date.format("%Y-%m-%d")));
             let (mut twins, mut compacted) = (BTreeSet::new(), Vec::new());
             for name in std::fs::read_dir(&dir)
@@ -213,40 +238,37 @@ impl StoredTable {
         }
         let mut counts = Vec::new();
         for path in &uncounted {
-            counts.push(count_stored(path)?);
+            counts.push(count_stored(path, rollup)?);
         }
-        let live: Vec<RecordBatch> = live.attempts.into_iter().map(|b| b.batch).collect();
+        let live: Vec<RecordBatch> = live.into_iter().map(|b| b.batch).collect();
         if !live.is_empty() {
-            counts.push(minute_counts(&live)?);
+            counts.push((rollup.count)(&live)?);
         }
         tracing::debug!(
+            table = rollup.table,
             minutes = minutes.len(),
             uncounted = uncounted.len(),
-            "order_attempts_minutes files"
+            "minutes files"
         );
         Ok((minutes, counts))
     }
 }
 
-/// Counts one stored `order_attempts` file per minute (reading only the
-/// columns the counting needs).
-fn count_stored(path: &std::path::Path) -> DfResult<RecordBatch> {
+/// Counts one stored file per minute (reading only the columns `rollup`'s
+/// counting needs).
+fn count_stored(path: &std::path::Path, rollup: &Rollup) -> DfResult<RecordBatch> {
     use datafusion::parquet::arrow::ProjectionMask;
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let file = std::fs::File::open(path)
         .map_err(|e| DataFusionError::Execution(format!("{}: {e}", path.display())))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-    let schema = order_attempts_schema();
-    let names = counted_columns()
-        .into_iter()
-        .map(|c| schema.field(c).name().as_str());
-    let mask = ProjectionMask::columns(builder.parquet_schema(), names);
+    let mask = ProjectionMask::columns(builder.parquet_schema(), rollup.columns.iter().copied());
     let batches = builder
         .with_projection(mask)
         .with_batch_size(64 * 1024)
         .build()?
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(minute_counts(&batches)?)
+    Ok((rollup.count)(&batches)?)
 }
 
 /// Whether the Parquet file at `path` has a footer and every column of

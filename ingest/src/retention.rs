@@ -7,14 +7,13 @@
 //! the newest flush of each partition is always kept, because its name is
 //! where the partition resumes. (Removing one file of a flush would make the
 //! rest look like a crash leftover; removing a partition's last flush would
-//! make it start again from offset 0.) A removed `order_attempts` file's
-//! minutes file goes with it. Emptied date directories are removed.
+//! make it start again from offset 0.) A removed file's minutes file goes
+//! with it. Emptied date directories are removed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use model::files::{ATTEMPTS_DIR, FlushFile, FlushRange, REJECTED_DIR};
-use model::minutes::MINUTES_DIR;
 
 use crate::sink::ledger::files_under;
 use crate::{Error, Result};
@@ -68,18 +67,8 @@ pub fn sweep(data_dir: &Path, topic: &str, cutoff: &str) -> Result<Swept> {
         if !complete || !expired || newest.get(&range.partition) == Some(&range.last) {
             continue;
         }
-        for (path, date) in files {
-            let twin = path
-                .parent()
-                .and_then(|d| d.parent())
-                .filter(|t| t.ends_with(ATTEMPTS_DIR))
-                .and_then(|_| path.file_name())
-                .map(|name| {
-                    data_dir
-                        .join(MINUTES_DIR)
-                        .join(format!("date={date}"))
-                        .join(name)
-                });
+        for (path, _) in files {
+            let twin = crate::sink::minutes_path(data_dir, path);
             // The minutes file first: a crash in between leaves an event
             // file without one (counted from the rows), never the reverse.
             for (p, counted) in twin.iter().map(|t| (t, false)).chain([(path, true)]) {
@@ -119,6 +108,7 @@ pub fn cutoff(now_ms: i64, days: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use model::minutes::MINUTES_DIR;
 
     fn touch(
         dir: &Path,

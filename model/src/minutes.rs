@@ -94,10 +94,167 @@ impl Interner {
 const NULL: u32 = u32::MAX;
 
 /// The `order_attempts` columns [`minute_counts`] reads: `ts` and [`KEYS`].
-pub fn counted_columns() -> Vec<usize> {
-    let mut columns = vec![col::TS];
-    columns.extend(KEYS);
-    columns
+const ATTEMPTS_COLUMNS: &[&str] = &[
+    "ts",
+    "outcome",
+    "channel",
+    "failure_cause",
+    "payment_method",
+    "stage",
+    "error_code",
+    "app_version",
+];
+
+/// A per-minute count table derived from an event table, file by file:
+/// `order_attempts_minutes` ([`ATTEMPTS`]) and `rejected_events_minutes`
+/// ([`REJECTED`]). Ingest, the readers and the compactor handle both through
+/// this.
+#[derive(Debug)]
+pub struct Rollup {
+    /// The SQL table.
+    pub table: &'static str,
+    /// Directory of the event table it counts.
+    pub events_dir: &'static str,
+    /// Its own directory (same `date=` directories and file names).
+    pub dir: &'static str,
+    /// The event columns its counting reads.
+    pub columns: &'static [&'static str],
+    /// Its Arrow schema.
+    pub schema: fn() -> SchemaRef,
+    /// Counts event rows per minute.
+    pub count: fn(&[RecordBatch]) -> Result<RecordBatch, ArrowError>,
+    /// Adds up rows of its own schema.
+    pub merge: fn(&[RecordBatch]) -> Result<RecordBatch, ArrowError>,
+}
+
+/// `order_attempts_minutes`.
+pub static ATTEMPTS: Rollup = Rollup {
+    table: ORDER_ATTEMPTS_MINUTES,
+    events_dir: crate::files::ATTEMPTS_DIR,
+    dir: MINUTES_DIR,
+    columns: ATTEMPTS_COLUMNS,
+    schema: minutes_schema,
+    count: minute_counts,
+    merge: merge_minutes,
+};
+
+/// `rejected_events_minutes`.
+pub static REJECTED: Rollup = Rollup {
+    table: REJECTED_EVENTS_MINUTES,
+    events_dir: crate::files::REJECTED_DIR,
+    dir: REJECTED_MINUTES_DIR,
+    columns: &["reason", "ingested_at"],
+    schema: rejected_minutes_schema,
+    count: rejected_minute_counts,
+    merge: merge_rejected_minutes,
+};
+
+/// Both.
+pub static ROLLUPS: [&Rollup; 2] = [&ATTEMPTS, &REJECTED];
+
+/// The rollup of the event table in directory `events_dir`.
+pub fn rollup_of(events_dir: &str) -> Option<&'static Rollup> {
+    ROLLUPS.iter().copied().find(|r| r.events_dir == events_dir)
+}
+
+/// SQL table of rejected records counted per minute of `ingested_at`.
+pub const REJECTED_EVENTS_MINUTES: &str = "rejected_events_minutes";
+/// Its directory.
+pub const REJECTED_MINUTES_DIR: &str = "rejected_events_minutes";
+
+static REJECTED_MINUTES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("minute", ts_type(), false),
+        Field::new("reason", dict_type(), false),
+        Field::new("records", DataType::Int64, false),
+        Field::new("first_seen", ts_type(), false),
+        Field::new("last_seen", ts_type(), false),
+    ]))
+});
+
+/// Schema of `rejected_events_minutes`: `minute` (of `ingested_at`, UTC),
+/// `reason`, `records`, and the first and last `ingested_at` among them.
+pub fn rejected_minutes_schema() -> SchemaRef {
+    REJECTED_MINUTES_SCHEMA.clone()
+}
+
+/// Counts `rejected_events` rows (at least `reason` and `ingested_at`) per
+/// minute of `ingested_at` and reason.
+pub fn rejected_minute_counts(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
+    rejected_count(batches, false)
+}
+
+/// Adds up [`rejected_minutes_schema`] batches.
+pub fn merge_rejected_minutes(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
+    rejected_count(batches, true)
+}
+
+/// ((minute, reason), (records, first, last))
+type RejectedRow = ((i64, String), (i64, i64, i64));
+
+fn rejected_count(batches: &[RecordBatch], minutes: bool) -> Result<RecordBatch, ArrowError> {
+    // (minute, reason) -> (records, first, last)
+    let mut counts: HashMap<(i64, String), (i64, i64, i64)> = HashMap::new();
+    for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+        let by_name = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| ArrowError::SchemaError(format!("no column {name}")))
+        };
+        let ts = |name: &str| -> Result<TimestampMillisecondArray, ArrowError> {
+            by_name(name)?
+                .as_primitive_opt::<TimestampMillisecondType>()
+                .cloned()
+                .ok_or_else(|| ArrowError::SchemaError(format!("{name} is not a timestamp")))
+        };
+        let reason = cast(by_name("reason")?, &DataType::Utf8)?;
+        let reason = reason.as_string::<i32>();
+        let (time, first, last) = if minutes {
+            (ts("minute")?, ts("first_seen")?, ts("last_seen")?)
+        } else {
+            let at = ts("ingested_at")?;
+            (at.clone(), at.clone(), at)
+        };
+        let records = if minutes {
+            Some(
+                by_name("records")?
+                    .as_primitive_opt::<arrow::datatypes::Int64Type>()
+                    .cloned()
+                    .ok_or_else(|| ArrowError::SchemaError("records is not Int64".into()))?,
+            )
+        } else {
+            None
+        };
+        for row in 0..batch.num_rows() {
+            if time.is_null(row) || reason.is_null(row) {
+                continue;
+            }
+            let minute = time.value(row).div_euclid(MINUTE_MS) * MINUTE_MS;
+            let n = records.as_ref().map_or(1, |r| r.value(row));
+            let e = counts
+                .entry((minute, reason.value(row).to_string()))
+                .or_insert((0, i64::MAX, i64::MIN));
+            e.0 += n;
+            e.1 = e.1.min(first.value(row));
+            e.2 = e.2.max(last.value(row));
+        }
+    }
+    let mut rows: Vec<RejectedRow> = counts.into_iter().collect();
+    rows.sort_unstable();
+    let stamp = |f: &dyn Fn(&RejectedRow) -> i64| -> ArrayRef {
+        Arc::new(
+            TimestampMillisecondArray::from_iter_values(rows.iter().map(f)).with_timezone("UTC"),
+        )
+    };
+    let reasons = StringArray::from_iter_values(rows.iter().map(|((_, r), _)| r.as_str()));
+    let columns: Vec<ArrayRef> = vec![
+        stamp(&|r| r.0.0),
+        cast(&reasons, &dict_type())?,
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|(_, v)| v.0))),
+        stamp(&|r| r.1.1),
+        stamp(&|r| r.1.2),
+    ];
+    RecordBatch::try_new(rejected_minutes_schema(), columns)
 }
 
 /// Counts `batches` (of the `order_attempts` schema, or a projection of it
@@ -483,5 +640,65 @@ mod tests {
         let m = minute_counts(&[]).expect("counts");
         assert_eq!(m.num_rows(), 0);
         assert_eq!(m.schema(), minutes_schema());
+    }
+}
+
+#[cfg(test)]
+mod rejected_tests {
+    use super::*;
+
+    fn rejected(rows: &[(&str, i64)]) -> RecordBatch {
+        let schema = crate::schema::rejected_events_schema();
+        let reason = StringArray::from_iter_values(rows.iter().map(|r| r.0));
+        let at = TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.1))
+            .with_timezone("UTC");
+        let n = rows.len();
+        let text: ArrayRef = Arc::new(StringArray::from_iter_values((0..n).map(|_| "x")));
+        let columns: Vec<ArrayRef> = vec![
+            cast(&reason, &dict_type()).expect("dict"),
+            text.clone(),
+            text,
+            cast(
+                &StringArray::from_iter_values((0..n).map(|_| "t")),
+                &dict_type(),
+            )
+            .expect("dict"),
+            Arc::new(Int32Array::from_iter_values((0..n).map(|_| 0))),
+            Arc::new(Int64Array::from_iter_values(0..n as i64)),
+            Arc::new(at),
+        ];
+        RecordBatch::try_new(schema, columns).expect("batch")
+    }
+
+    #[test]
+    fn rejected_records_count_per_minute_and_reason_with_first_and_last_seen() {
+        let a = rejected(&[
+            ("invalid_json", 60_500),
+            ("invalid_json", 61_000),
+            ("oversized", 130_000),
+        ]);
+        let b = rejected(&[("invalid_json", 60_100), ("invalid_json", 119_999)]);
+        let m = merge_rejected_minutes(&[
+            rejected_minute_counts(&[a]).expect("a"),
+            rejected_minute_counts(&[b]).expect("b"),
+        ])
+        .expect("merge");
+        assert_eq!(m.schema(), rejected_minutes_schema());
+        assert_eq!(m.num_rows(), 2);
+        let col = |i: usize| {
+            m.column(i)
+                .as_primitive::<TimestampMillisecondType>()
+                .values()
+                .to_vec()
+        };
+        let n = m
+            .column(2)
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .values()
+            .to_vec();
+        assert_eq!(col(0), vec![60_000, 120_000]);
+        assert_eq!(n, vec![4, 1]);
+        assert_eq!(col(3), vec![60_100, 130_000]);
+        assert_eq!(col(4), vec![119_999, 130_000]);
     }
 }

@@ -17,11 +17,11 @@ PARAMETERS:
 MINUTES FORMS:
   The counting queries (failures_by_*, cause_channel_payment, top_error_codes,
   failure_rate_by_app_version, failure_rate_trend with a bucket of whole
-  minutes) are answered from the per-minute counts in order_attempts_minutes
-  for the window's whole minutes, and from order_attempts for the part-minutes
-  at its ends: the same rows, read from about a thousandth of the data. The
-  summary on stderr says when; --form events runs the query over
-  order_attempts alone (queries/<name>.sql as written).
+  minutes, rejected_by_reason) are answered from the per-minute counts in
+  order_attempts_minutes (rejected_events_minutes) for the window's whole
+  minutes, and from the events for the part-minutes at its ends: the same
+  rows, read from about a thousandth of the data. The summary on stderr says
+  when; --form events runs the query as written (queries/<name>.sql).
 
 EXAMPLES:
   orderpulse query --list

@@ -20,6 +20,9 @@ TABLES:
                    attempts per minute and outcome, channel, failure_cause,
                    payment_method, stage, error_code, app_version: sum(attempts)
                    over whole minutes equals count(*) over order_attempts
+  rejected_events_minutes
+                   records per minute (of ingested_at) and reason, with the
+                   first and last ingested_at
   order_attempts_rollup
                    attempts and failures per slot_seconds (10, 60, 3600),
                    slot_start, dimension, value: pick one slot_seconds
@@ -127,7 +130,7 @@ impl AnalyticsArgs {
         write_stdout(&text)?;
         let rows = if out.rows == 1 { "row" } else { "rows" };
         let from = if out.from_minutes {
-            " (whole minutes counted from order_attempts_minutes)"
+            " (whole minutes from the per-minute counts)"
         } else {
             ""
         };

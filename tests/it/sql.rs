@@ -340,14 +340,8 @@ fn minutes_forms_and_backfill_from_the_command_line() {
     let (events, events_note) = run("events");
     assert_eq!(auto, events);
     assert!(auto.lines().count() > 2, "{auto}");
-    assert!(
-        auto_note.contains("counted from order_attempts_minutes"),
-        "{auto_note}"
-    );
-    assert!(
-        !events_note.contains("order_attempts_minutes"),
-        "{events_note}"
-    );
+    assert!(auto_note.contains("per-minute counts"), "{auto_note}");
+    assert!(!events_note.contains("per-minute"), "{events_note}");
 
     // A bucket that is not whole minutes has no minutes form.
     let mut args = vec![

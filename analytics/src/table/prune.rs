@@ -26,6 +26,11 @@ impl DateRange {
     pub(crate) fn contains(&self, date: NaiveDate) -> bool {
         self.from.is_none_or(|f| date >= f) && self.to.is_none_or(|t| date <= t)
     }
+
+    /// Holds no date: the filters allow no millisecond at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        matches!((self.from, self.to), (Some(f), Some(t)) if f > t)
+    }
 }
 
 /// The event dates the filters on column `column` allow.
@@ -235,12 +240,13 @@ mod tests {
         ] {
             let r = date_range(std::slice::from_ref(&empty), "ts");
             assert!(
-                !r.contains(d(1)) && !r.contains(d(0)) && !r.contains(d(2)),
+                r.is_empty() && !r.contains(d(1)) && !r.contains(d(0)) && !r.contains(d(2)),
                 "{empty}: {r:?}"
             );
         }
         let one = [col("ts").gt_eq(ts(DAY + 5)).and(col("ts").lt(ts(DAY + 6)))];
         assert!(date_range(&one, "ts").contains(d(1)));
+        assert!(!date_range(&one, "ts").is_empty());
     }
 
     #[test]

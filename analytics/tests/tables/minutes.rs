@@ -137,3 +137,39 @@ async fn a_compacted_file_stands_for_its_files_only_while_they_are_all_listed() 
     let (minutes, events) = both(&a, "").await;
     assert_eq!(minutes, events);
 }
+
+#[tokio::test]
+async fn the_rejected_minutes_table_adds_up_to_rejected_events() {
+    let dir = tempfile::tempdir().expect("dir");
+    fixture::fixed(dir.path());
+    // A file stored before minutes files existed, and live rejections.
+    let bad: Vec<String> = (0..7).map(|i| format!("{{\"event_id\":\"x{i}\"")).collect();
+    let files = fixture::write_flush(dir.path(), 3, 0, &bad);
+    let twin = ingest::sink::minutes_path(dir.path(), &files[0]).expect("twin");
+    std::fs::remove_file(twin).expect("written with the flush");
+    let live = LiveRows::new();
+    let (_, rejected) = fixture::live(4, 0, &bad[..3]);
+    live.push_rejected(rejected);
+    let a = start(dir.path(), Some(live)).await;
+    let per_minute = |table: &str| {
+        if table == "m" {
+            "SELECT date_trunc('minute', minute) AS m, CAST(reason AS VARCHAR) AS r, \
+             sum(records) AS n, min(first_seen) AS f, max(last_seen) AS l \
+             FROM rejected_events_minutes GROUP BY 1, 2 ORDER BY 1, 2"
+        } else {
+            "SELECT date_trunc('minute', ingested_at) AS m, CAST(reason AS VARCHAR) AS r, \
+             count(*) AS n, min(ingested_at) AS f, max(ingested_at) AS l \
+             FROM rejected_events GROUP BY 1, 2 ORDER BY 1, 2"
+        }
+    };
+    let (m, e) = (
+        rows(&a, per_minute("m")).await,
+        rows(&a, per_minute("e")).await,
+    );
+    assert!(!m.is_empty());
+    assert_eq!(m, e);
+    let total = rows(&a, "SELECT sum(records) FROM rejected_events_minutes").await;
+    let events = rows(&a, "SELECT count(*) FROM rejected_events").await;
+    assert_eq!(total[0][0], events[0][0]);
+    assert!(events[0][0].as_i64().expect("count") >= 4 + 7 + 3);
+}

@@ -11,14 +11,12 @@ use std::time::{Duration, SystemTime};
 
 use arrow::array::RecordBatch;
 use chrono::NaiveDate;
-use model::minutes::{
-    Compacted, MINUTES_DIR, choose, counted_columns, covers_hash, merge_minutes, minute_counts,
-};
+use model::minutes::{Compacted, ROLLUPS, Rollup, choose, covers_hash, rollup_of};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::ledger::files_under;
-use super::{ATTEMPTS_DIR, FlushFile, ParquetSink, SinkOptions};
+use super::{FlushFile, ParquetSink, SinkOptions};
 use crate::{Error, Result};
 
 /// What one [`backfill`] did.
@@ -32,15 +30,17 @@ pub struct Backfilled {
     pub failed: u64,
 }
 
-/// Where the minutes file of the `order_attempts` file at `path` goes:
-/// `{data_dir}/order_attempts_minutes/date=…/` + the same name.
+/// Where the minutes file of the stored file at `path` goes: e.g. for
+/// `order_attempts/date=…/NAME`, `{data_dir}/order_attempts_minutes/date=…/NAME`
+/// (`None` for a file of no table with a [`Rollup`]).
 pub fn minutes_path(data_dir: &Path, path: &Path) -> Option<PathBuf> {
     let name = path.file_name()?;
-    let date = path.parent()?.file_name()?;
-    Some(data_dir.join(MINUTES_DIR).join(date).join(name))
+    let date = path.parent()?;
+    let rollup = rollup_of(date.parent()?.file_name()?.to_str()?)?;
+    Some(data_dir.join(rollup.dir).join(date.file_name()?).join(name))
 }
 
-/// Writes the minutes file of every stored `order_attempts` file that has
+/// Writes the minutes file of every stored file (of both tables) that has
 /// none. Safe next to a running ingest and to another backfill: each writes
 /// whole files under its own temp name, and two writers of one minutes file
 /// write the same bytes. A file that fails (damaged, removed by retention
@@ -49,26 +49,29 @@ pub fn backfill(data_dir: &Path) -> Result<Backfilled> {
     let sink = ParquetSink::new(data_dir, SinkOptions::default());
     let tag = format!("backfill-{}", std::process::id());
     let mut done = Backfilled::default();
-    for (path, file) in attempts_files(data_dir)? {
+    let files = ROLLUPS
+        .iter()
+        .map(|r| {
+            Ok(flush_files(data_dir, r.events_dir)?
+                .into_iter()
+                .map(move |f| (r, f)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for (rollup, (path, file)) in files.into_iter().flatten() {
         let Some(target) = minutes_path(data_dir, &path) else {
             continue;
         };
         if target.exists() {
             continue;
         }
-        let written = count_file(&path).and_then(|counts| {
-            let rows = counts
-                .column(model::minutes::mcol::ATTEMPTS)
-                .as_any()
-                .downcast_ref::<arrow::array::Int64Array>()
-                .map_or(0, |a| a.values().iter().sum::<i64>());
+        let written = count_file(&path, rollup).and_then(|(counts, rows)| {
             sink.write_minutes(&target, &file, &counts, &tag)?;
             Ok(rows)
         });
         match written {
             Ok(rows) => {
                 done.files += 1;
-                done.rows += rows as u64;
+                done.rows += rows;
             }
             Err(error) => {
                 tracing::warn!(path = %path.display(), %error, "no minutes file written");
@@ -119,10 +122,23 @@ pub struct Compaction {
 /// names, the same inputs make the same file, and readers check what a
 /// compacted file stands for before using it.
 pub fn compact(data_dir: &Path, options: &CompactOptions) -> Result<Compaction> {
+    let mut done = Compaction::default();
+    for rollup in ROLLUPS {
+        compact_rollup(data_dir, rollup, options, &mut done)?;
+    }
+    Ok(done)
+}
+
+fn compact_rollup(
+    data_dir: &Path,
+    rollup: &Rollup,
+    options: &CompactOptions,
+    done: &mut Compaction,
+) -> Result<()> {
     type Key = (NaiveDate, String, i32);
     let mut groups: BTreeMap<Key, Vec<(PathBuf, FlushFile)>> = BTreeMap::new();
     let mut ledgers = BTreeMap::new();
-    for (path, file) in attempts_files(data_dir)? {
+    for (path, file) in flush_files(data_dir, rollup.events_dir)? {
         let Some(date) = date_of(&path) else {
             continue;
         };
@@ -146,10 +162,9 @@ pub fn compact(data_dir: &Path, options: &CompactOptions) -> Result<Compaction> 
     }
     let sink = ParquetSink::new(data_dir, SinkOptions::default());
     let tag = format!("compact-{}", std::process::id());
-    let mut done = Compaction::default();
     let mut dirs: BTreeSet<NaiveDate> = groups.keys().map(|k| k.0).collect();
     // Dates with compacted files but no event files left (retention).
-    if let Ok(entries) = std::fs::read_dir(data_dir.join(MINUTES_DIR)) {
+    if let Ok(entries) = std::fs::read_dir(data_dir.join(rollup.dir)) {
         dirs.extend(entries.flatten().filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
             NaiveDate::parse_from_str(name.strip_prefix("date=")?, "%Y-%m-%d").ok()
@@ -157,13 +172,13 @@ pub fn compact(data_dir: &Path, options: &CompactOptions) -> Result<Compaction> 
     }
     for date in dirs {
         let dir = data_dir
-            .join(MINUTES_DIR)
+            .join(rollup.dir)
             .join(format!("date={}", date.format("%Y-%m-%d")));
         let entries = DirEntries::read(&dir);
         let mut keep: BTreeSet<String> = BTreeSet::new();
         for ((_, topic, partition), files) in groups.iter_mut().filter(|(k, _)| k.0 == date) {
             files.sort_by_key(|(_, f)| f.range.first);
-            match compact_one(&sink, &dir, date, &entries, files, options, &tag) {
+            match compact_one(&sink, rollup, &dir, date, &entries, files, options, &tag) {
                 Ok(Some((name, n))) => {
                     done.written += 1;
                     done.files += n;
@@ -200,13 +215,15 @@ pub fn compact(data_dir: &Path, options: &CompactOptions) -> Result<Compaction> 
             }
         }
     }
-    Ok(done)
+    Ok(())
 }
 
 /// Compacts one date of one partition if it is due; returns the new file's
 /// name and how many event files it stands for.
+#[allow(clippy::too_many_arguments)]
 fn compact_one(
     sink: &ParquetSink,
+    rollup: &Rollup,
     dir: &Path,
     date: NaiveDate,
     entries: &DirEntries,
@@ -234,10 +251,10 @@ fn compact_one(
         if entries.ages.contains_key(&flush.file_name()) {
             batches.extend(read_all(&twin)?);
         } else {
-            batches.push(count_file(path)?);
+            batches.push(count_file(path, rollup)?.0);
         }
     }
-    let merged = merge_minutes(&batches)?;
+    let merged = (rollup.merge)(&batches)?;
     let names: Vec<String> = flushes.iter().map(FlushFile::file_name).collect();
     let first = &flushes[0].range;
     let c = Compacted {
@@ -283,9 +300,9 @@ impl DirEntries {
     }
 }
 
-/// The `order_attempts` flush files under `data_dir`, sorted by path.
-fn attempts_files(data_dir: &Path) -> Result<Vec<(PathBuf, FlushFile)>> {
-    let mut files: Vec<(PathBuf, FlushFile)> = files_under(&data_dir.join(ATTEMPTS_DIR))?
+/// The flush files of the table in `events_dir`, sorted by path.
+fn flush_files(data_dir: &Path, events_dir: &str) -> Result<Vec<(PathBuf, FlushFile)>> {
+    let mut files: Vec<(PathBuf, FlushFile)> = files_under(&data_dir.join(events_dir))?
         .into_iter()
         .filter_map(|path| {
             let file = FlushFile::parse(path.file_name()?.to_str()?)?;
@@ -311,20 +328,17 @@ fn read_all(path: &Path) -> Result<Vec<RecordBatch>> {
     Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
 }
 
-/// Reads the columns [`minute_counts`] needs from one stored file and counts them.
-fn count_file(path: &Path) -> Result<arrow::array::RecordBatch> {
+/// Reads the columns `rollup` counts from one stored file and counts them;
+/// also returns how many rows the file has.
+fn count_file(path: &Path, rollup: &Rollup) -> Result<(RecordBatch, u64)> {
     let file = File::open(path).map_err(Error::io(path))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-    let names = model::schema::order_attempts_schema();
-    let wanted: Vec<&str> = counted_columns()
-        .into_iter()
-        .map(|c| names.field(c).name().as_str())
-        .collect();
-    let mask = ProjectionMask::columns(builder.parquet_schema(), wanted);
+    let rows = builder.metadata().file_metadata().num_rows();
+    let mask = ProjectionMask::columns(builder.parquet_schema(), rollup.columns.iter().copied());
     let reader = builder
         .with_projection(mask)
         .with_batch_size(64 * 1024)
         .build()?;
     let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(minute_counts(&batches)?)
+    Ok(((rollup.count)(&batches)?, rows as u64))
 }

@@ -173,12 +173,13 @@ fn the_ledger_resumes_after_the_highest_complete_flush_and_finds_crash_leftovers
     );
     let mut leftover: Vec<_> = ledger.incomplete.iter().map(|(p, _)| p.clone()).collect();
     leftover.sort();
-    // ... and the minutes files of the flush's two order_attempts files.
+    // ... and the minutes files of the flush's three files.
     let mut expect = vec![
         second.files[0].clone(),
         second.files[2].clone(),
         minutes_path(dir.path(), &second.files[0]).unwrap(),
         minutes_path(dir.path(), &second.files[1]).unwrap(),
+        minutes_path(dir.path(), &second.files[2]).unwrap(),
     ];
     expect.sort();
     assert_eq!(leftover, expect);

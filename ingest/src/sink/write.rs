@@ -9,7 +9,7 @@ use arrow::array::{AsArray, RecordBatch, UInt32Array};
 use arrow::compute::take_record_batch;
 use arrow::datatypes::TimestampMillisecondType;
 use chrono::{DateTime, NaiveDate};
-use model::minutes::{MINUTES_DIR, minute_counts};
+use model::minutes::rollup_of;
 use model::schema::{col, order_attempts_schema, rejected_events_schema};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -67,9 +67,9 @@ impl ParquetSink {
     }
 
     /// Writes the accepted and rejected rows of `range`, all or (after a
-    /// crash) some of its files; [`super::scan`] tells which. Each
-    /// `order_attempts` file is followed by its minutes file
-    /// ([`model::minutes`]): derived, so not one of the flush's `n` files.
+    /// crash) some of its files; [`super::scan`] tells which. Each file is
+    /// followed by its minutes file ([`model::minutes::Rollup`]): derived,
+    /// so not one of the flush's `n` files.
     ///
     /// `ingest_date_ms` dates the `rejected_events` file (and the empty file
     /// of a flush that stored no row).
@@ -80,24 +80,23 @@ impl ParquetSink {
         rejected: Option<&RecordBatch>,
         ingest_date_ms: i64,
     ) -> Result<FlushReport> {
-        let mut parts: Vec<(PathBuf, RecordBatch)> = Vec::new();
-        let mut minutes: Vec<PathBuf> = Vec::new();
+        // (table, date, rows)
+        let mut parts: Vec<(&str, NaiveDate, RecordBatch)> = Vec::new();
         for (date, batch) in split_by_date(accepted)? {
-            parts.push((self.date_dir(ATTEMPTS_DIR, date), batch));
-            minutes.push(self.date_dir(MINUTES_DIR, date));
+            parts.push((ATTEMPTS_DIR, date, batch));
         }
-        let accepted_rows = parts.iter().map(|(_, b)| b.num_rows()).sum();
+        let accepted_rows = parts.iter().map(|(_, _, b)| b.num_rows()).sum();
         let rejected_rows = rejected.map_or(0, RecordBatch::num_rows);
         let ingest_date = day_of(ingest_date_ms)?;
         match rejected {
             Some(batch) if batch.num_rows() > 0 => {
-                parts.push((self.date_dir(REJECTED_DIR, ingest_date), batch.clone()));
+                parts.push((REJECTED_DIR, ingest_date, batch.clone()));
             }
             _ if parts.is_empty() => {
                 // Nothing stored, yet the offsets were consumed (duplicates):
                 // an empty file records how far the partition got.
                 let empty = RecordBatch::new_empty(rejected_events_schema());
-                parts.push((self.date_dir(REJECTED_DIR, ingest_date), empty));
+                parts.push((REJECTED_DIR, ingest_date, empty));
             }
             _ => {}
         }
@@ -107,25 +106,26 @@ impl ParquetSink {
             rejected_rows,
             ..FlushReport::default()
         };
-        for (i, (dir, batch)) in parts.into_iter().enumerate() {
+        for (i, (table, date, batch)) in parts.into_iter().enumerate() {
             let file = FlushFile {
                 range: range.clone(),
                 index: i as u32 + 1,
                 count,
             };
-            let path = dir.join(file.file_name());
+            let path = self.date_dir(table, date).join(file.file_name());
             report.bytes += self.write_file(&path, &file, &batch, None)?;
             report.files.push(path);
-            if let Some(dir) = minutes.get(i) {
-                let counts = minute_counts(std::slice::from_ref(&batch))?;
-                self.write_file(&dir.join(file.file_name()), &file, &counts, None)?;
+            if let Some(rollup) = rollup_of(table) {
+                let counts = (rollup.count)(std::slice::from_ref(&batch))?;
+                let twin = self.date_dir(rollup.dir, date).join(file.file_name());
+                self.write_file(&twin, &file, &counts, None)?;
             }
         }
         Ok(report)
     }
 
-    /// Writes the minutes file of the stored `order_attempts` file `file`
-    /// (for data stored before ingest wrote them; see [`super::backfill`]).
+    /// Writes the minutes file of the stored file `file` (for data stored
+    /// before ingest wrote them; see [`super::backfill`]).
     /// `tag` makes the temp file this writer's own.
     pub(crate) fn write_minutes(
         &self,
