@@ -335,7 +335,8 @@ def main():
         files = list((data / table).rglob('*.parquet'))
         return f"{sum(f.stat().st_size for f in files) // 1_000_000} MB in {len(files)} files"
     print(f"data: {events} events ({records} Kafka records) over a simulated week; "
-          f"order_attempts {size('order_attempts')}, order_attempts_minutes {size('order_attempts_minutes')}; "
+          f"order_attempts {size('order_attempts')}, order_attempts_minutes {size('order_attempts_minutes')}, "
+          f"rejected_events_minutes {size('rejected_events_minutes')}; "
           f"DuckDB {duckdb.__version__}; {ROUNDS} rounds, medians")
     print()
     print("| query | window | rows | orderpulse ms | --form events ms | DuckDB ms | ratio | events ratio |")
