@@ -100,7 +100,7 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// The Parquet files under `dir` (the event tables' files: the derived
-/// `order_attempts_minutes` directory is left out).
+/// minutes directories are left out).
 pub(crate) fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -109,7 +109,7 @@ pub(crate) fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     for e in entries {
         let p = e.unwrap().path();
         if p.is_dir() {
-            if !p.ends_with(model::minutes::MINUTES_DIR) {
+            if !model::minutes::ROLLUPS.iter().any(|r| p.ends_with(r.dir)) {
                 out.extend(parquet_files(&p));
             }
         } else if p.extension().is_some_and(|x| x == "parquet") {
@@ -180,28 +180,36 @@ pub(crate) fn assert_exactly_once(data_dir: &Path, topic: &str, expected: &Ledge
         missing.is_empty() && extra.is_empty(),
         "(key, expected rows, stored rows) wrong {missing:?}, unexpected {extra:?}"
     );
-    // Each order_attempts file's minutes file (ingest writes one after it;
-    // a crash in between may leave none) counts exactly its rows.
-    for path in parquet_files(&data_dir.join(model::files::ATTEMPTS_DIR)) {
-        let Some(twin) = ingest::sink::minutes_path(data_dir, &path).filter(|t| t.exists()) else {
-            continue;
+    // Each stored file's minutes file (ingest writes one after it; a crash
+    // in between may leave none) counts exactly its rows.
+    for rollup in model::minutes::ROLLUPS {
+        let counted_in = if rollup.events_dir == model::files::ATTEMPTS_DIR {
+            "attempts"
+        } else {
+            "records"
         };
-        let rows = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
-            .unwrap()
-            .metadata()
-            .file_metadata()
-            .num_rows();
-        let counted: i64 = ParquetRecordBatchReaderBuilder::try_new(File::open(&twin).unwrap())
-            .unwrap()
-            .build()
-            .unwrap()
-            .map(|b| {
-                let b = b.unwrap();
-                let n = b.column_by_name("attempts").unwrap();
-                n.as_primitive::<Int64Type>().values().iter().sum::<i64>()
-            })
-            .sum();
-        assert_eq!(counted, rows, "{}", twin.display());
+        for path in parquet_files(&data_dir.join(rollup.events_dir)) {
+            let Some(twin) = ingest::sink::minutes_path(data_dir, &path).filter(|t| t.exists())
+            else {
+                continue;
+            };
+            let rows = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
+                .unwrap()
+                .metadata()
+                .file_metadata()
+                .num_rows();
+            let counted: i64 = ParquetRecordBatchReaderBuilder::try_new(File::open(&twin).unwrap())
+                .unwrap()
+                .build()
+                .unwrap()
+                .map(|b| {
+                    let b = b.unwrap();
+                    let n = b.column_by_name(counted_in).unwrap();
+                    n.as_primitive::<Int64Type>().values().iter().sum::<i64>()
+                })
+                .sum();
+            assert_eq!(counted, rows, "{}", twin.display());
+        }
     }
     let ledger = ingest::sink::scan(data_dir, topic).unwrap();
     assert!(ledger.incomplete.is_empty(), "{:?}", ledger.incomplete);
