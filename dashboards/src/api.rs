@@ -4,7 +4,8 @@
 //! - `POST /api/sql` with a JSON body `{"sql": "..."}` runs one read-only
 //!   statement; `?format=json|csv|arrow` picks the response ([`encode`]).
 //! - `GET /api/queries` lists the saved queries: name, purpose, parameters
-//!   (name, type, default, description) and output columns.
+//!   (name, type, default, description), output columns, and whether it has
+//!   a minutes form (`minutes_form`, see `analytics::saved`).
 //! - `GET /api/queries/{name}?start=&end=&bucket=` runs a saved query; every
 //!   query-string key but `format` is one of its parameters (an unknown one
 //!   is a 400). Same response shapes as `/api/sql`.
@@ -281,6 +282,8 @@ async fn list_queries(State(analytics): State<Analytics>) -> Json<Value> {
                 "name": q.name,
                 "purpose": q.purpose,
                 "url": format!("/api/queries/{}", q.name),
+                // Answered from the per-minute counts where it can.
+                "minutes_form": q.minutes_sql.is_some(),
                 "params": q.params.iter().map(|p| json!({
                     "name": p.name,
                     "type": p.kind.as_str(),

@@ -294,8 +294,14 @@ fn saved_queries_are_listed_and_run_with_parameters() {
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert_eq!(columns, ["failure_cause", "failures", "share"]);
+    assert_eq!(by_cause["minutes_form"], true);
+    let retry = queries
+        .iter()
+        .find(|q| q["name"] == "retry_recovery_rate")
+        .expect("retry_recovery_rate listed");
+    assert_eq!(retry["minutes_form"], false, "follows orders: no counts");
     for q in queries {
-        for name in ["name", "purpose", "params", "columns"] {
+        for name in ["name", "purpose", "params", "columns", "minutes_form"] {
             assert!(!q[name].is_null(), "{name} missing in {q}");
         }
     }
