@@ -58,7 +58,19 @@ impl FlushFile {
         if index == 0 || index > count {
             return None;
         }
-        let (rest, last) = rest.rsplit_once('-')?;
+        Some(FlushFile {
+            range: FlushRange::parse_stem(rest)?,
+            index,
+            count,
+        })
+    }
+}
+
+impl FlushRange {
+    /// Parses `{topic}-p{partition}-{first:020}-{last:020}`, the part of a
+    /// file name that says which offsets it covers.
+    pub fn parse_stem(stem: &str) -> Option<FlushRange> {
+        let (rest, last) = stem.rsplit_once('-')?;
         let (rest, first) = rest.rsplit_once('-')?;
         let (topic, partition) = rest.rsplit_once("-p")?;
         if topic.is_empty() || last.len() != 20 || first.len() != 20 {
@@ -70,14 +82,8 @@ impl FlushFile {
             first: first.parse().ok()?,
             last: last.parse().ok()?,
         };
-        if range.first > range.last || range.partition < 0 || range.first < 0 {
-            return None;
-        }
-        Some(FlushFile {
-            range,
-            index,
-            count,
-        })
+        let valid = range.first <= range.last && range.partition >= 0 && range.first >= 0;
+        valid.then_some(range)
     }
 }
 

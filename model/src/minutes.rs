@@ -386,20 +386,14 @@ impl Compacted {
         let hash = u64::from_str_radix(hash, 16)
             .ok()
             .filter(|_| hash.len() == 16)?;
-        let (rest, last) = rest.rsplit_once('-')?;
-        let (rest, first) = rest.rsplit_once('-')?;
-        let (topic, partition) = rest.rsplit_once("-p")?;
-        if topic.is_empty() || first.len() != 20 || last.len() != 20 {
-            return None;
-        }
-        let c = Compacted {
-            topic: topic.to_string(),
-            partition: partition.parse().ok()?,
-            first: first.parse().ok()?,
-            last: last.parse().ok()?,
+        let r = crate::files::FlushRange::parse_stem(rest)?;
+        Some(Compacted {
+            topic: r.topic,
+            partition: r.partition,
+            first: r.first,
+            last: r.last,
             hash,
-        };
-        (c.first <= c.last && c.partition >= 0).then_some(c)
+        })
     }
 
     fn holds(&self, f: &FlushFile) -> bool {
