@@ -483,14 +483,11 @@ impl Shared {
         now_ms: i64,
     ) -> Result<()> {
         let values = saved.bind(&[], now_ms)?;
-        let minutes = saved.minutes_sql.as_deref().map(|text| {
-            let (ws, we) = crate::saved::whole_minutes(now_ms - 86_400_000, now_ms);
-            let ts = |ms| ScalarValue::TimestampMillisecond(Some(ms), Some("UTC".into()));
-            let mut values = values.clone();
-            values.push(("whole_start".into(), ts(ws)));
-            values.push(("whole_end".into(), ts(we)));
-            (text, values)
-        });
+        // Whatever its default bucket: a broken minutes form fails here too.
+        let minutes = saved
+            .minutes_sql
+            .as_deref()
+            .and_then(|text| Some((text, crate::saved::with_whole_minutes(&values)?)));
         for (text, values) in [(saved.sql.as_str(), values.clone())]
             .into_iter()
             .chain(minutes)

@@ -283,29 +283,16 @@ impl SavedQuery {
         values: &[(String, ScalarValue)],
     ) -> Option<(&str, Vec<(String, ScalarValue)>)> {
         let text = self.minutes_sql.as_deref()?;
-        let mut window = (None, None);
-        for (name, value) in values {
-            match (name.as_str(), value) {
-                ("start", ScalarValue::TimestampMillisecond(Some(ms), _)) => window.0 = Some(*ms),
-                ("end", ScalarValue::TimestampMillisecond(Some(ms), _)) => window.1 = Some(*ms),
-                (_, ScalarValue::IntervalMonthDayNano(Some(i))) => {
-                    let whole = i.months == 0 && i.nanoseconds % (MINUTE_MS * 1_000_000) == 0;
-                    if !whole {
-                        return None;
-                    }
-                }
-                _ => {}
+        let whole = values.iter().all(|(_, value)| match value {
+            ScalarValue::IntervalMonthDayNano(Some(i)) => {
+                i.months == 0 && i.nanoseconds % (MINUTE_MS * 1_000_000) == 0
             }
-        }
-        let (Some(start), Some(end)) = window else {
+            _ => true,
+        });
+        if !whole {
             return None;
-        };
-        let (whole_start, whole_end) = whole_minutes(start, end);
-        let ts = |ms: i64| ScalarValue::TimestampMillisecond(Some(ms), Some("UTC".into()));
-        let mut values = values.to_vec();
-        values.push(("whole_start".into(), ts(whole_start)));
-        values.push(("whole_end".into(), ts(whole_end)));
-        Some((text, values))
+        }
+        Some((text, with_whole_minutes(values)?))
     }
 
     /// The values to bind: `given` (`name`, text) over the defaults. Unknown,
@@ -365,6 +352,25 @@ fn sql_files(dir: &Path) -> Result<Vec<(String, std::path::PathBuf, String)>> {
         out.push((name.to_string(), path.clone(), text));
     }
     Ok(out)
+}
+
+/// `values` plus `whole_start` and `whole_end`, the whole minutes of their
+/// `start`..`end` window; `None` without both.
+pub(crate) fn with_whole_minutes(
+    values: &[(String, ScalarValue)],
+) -> Option<Vec<(String, ScalarValue)>> {
+    let at = |param: &str| {
+        values.iter().find_map(|(name, value)| match value {
+            ScalarValue::TimestampMillisecond(Some(ms), _) if name == param => Some(*ms),
+            _ => None,
+        })
+    };
+    let (whole_start, whole_end) = whole_minutes(at("start")?, at("end")?);
+    let ts = |ms: i64| ScalarValue::TimestampMillisecond(Some(ms), Some("UTC".into()));
+    let mut values = values.to_vec();
+    values.push(("whole_start".into(), ts(whole_start)));
+    values.push(("whole_end".into(), ts(whole_end)));
+    Some(values)
 }
 
 /// The whole minutes of the window `start..end` (ms) as `whole_start..

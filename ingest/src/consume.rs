@@ -25,6 +25,7 @@
 //! Layout: `worker.rs` is the decode thread (per-partition state, the flush)
 //! and the `Command`s it takes, `resume.rs` the resume-offset check.
 
+mod minutes;
 mod resume;
 mod worker;
 
@@ -508,75 +509,6 @@ fn position(
         .collect())
 }
 
-/// How often the minutes files are compacted while ingest runs.
-const COMPACT_EVERY: Duration = Duration::from_secs(300);
-/// A date of a partition is compacted again once this many new files of it
-/// are not in its compacted file (about 8 minutes of 30-second flushes).
-const COMPACT_MIN_FILES: usize = 16;
-
-/// Stops the minutes thread when `run` returns.
-struct StopOnDrop(Arc<std::sync::atomic::AtomicBool>);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-/// On a thread of its own, so ingest is never delayed: writes the minutes
-/// files stored data lacks ([`crate::sink::backfill`]: data stored by an
-/// older version), then compacts them every [`COMPACT_EVERY`]
-/// ([`crate::sink::compact`]) until ingest stops. Not waited for: minutes
-/// files are derived, and a temp file left half-written is a leftover like
-/// any other.
-fn minutes_in_background(data_dir: &std::path::Path) -> StopOnDrop {
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (dir, stopped) = (data_dir.to_path_buf(), stop.clone());
-    let spawned = std::thread::Builder::new()
-        .name("ingest-minutes".into())
-        .spawn(move || {
-            let started = Instant::now();
-            match crate::sink::backfill(&dir) {
-                Ok(done) if done.files > 0 || done.failed > 0 => tracing::info!(
-                    files = done.files,
-                    rows = done.rows,
-                    failed = done.failed,
-                    elapsed = ?started.elapsed(),
-                    "minutes files backfilled"
-                ),
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "backfilling minutes files failed"),
-            }
-            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
-                let options = crate::sink::CompactOptions {
-                    min_files: COMPACT_MIN_FILES,
-                    grace: crate::sink::COMPACT_GRACE,
-                    today: chrono::Utc::now().date_naive(),
-                };
-                match crate::sink::compact(&dir, &options) {
-                    Ok(done) if done.written > 0 || done.removed > 0 => tracing::debug!(
-                        written = done.written,
-                        files = done.files,
-                        removed = done.removed,
-                        "minutes files compacted"
-                    ),
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!(%error, "compacting minutes files failed"),
-                }
-                let slept = Instant::now();
-                while slept.elapsed() < COMPACT_EVERY
-                    && !stopped.load(std::sync::atomic::Ordering::Relaxed)
-                {
-                    std::thread::sleep(Duration::from_millis(250));
-                }
-            }
-        });
-    if let Err(error) = spawned {
-        tracing::warn!(%error, "no minutes thread; run `orderpulse backfill`");
-    }
-    StopOnDrop(stop)
-}
-
 /// Removes what a dead writer left of the `held` partitions (files of
 /// incomplete flushes, temp files). Only a lock holder may: another worker
 /// may still be writing the partitions it holds.
@@ -657,7 +589,7 @@ pub fn run(config: IngestConfig, shutdown: &CancellationToken) -> Result<IngestR
         _ => None,
     };
     std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
-    let _minutes = minutes_in_background(&config.data_dir);
+    let _minutes = minutes::in_background(&config.data_dir);
     let shared = Arc::new(Shared::default());
     let (tx, rx) = sync_channel(BATCHES_IN_FLIGHT);
     let context = IngestContext {
