@@ -19,7 +19,9 @@ WITH failed AS (
 orders AS (
     SELECT
         a.order_id,
-        first_value(a.channel ORDER BY a.ts, a.event_id) AS channel,
+        -- As text: DataFusion keeps first_value per group in one column
+        -- for text (a dictionary column takes a slow path, ~1.3x the time).
+        first_value(CAST(a.channel AS VARCHAR) ORDER BY a.ts, a.event_id) AS channel,
         bool_or(a.outcome = 'success') AS succeeded,
         count(*) AS attempts
     FROM order_attempts a

@@ -25,7 +25,9 @@ use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::Statement as DFStatement;
 use futures::StreamExt;
 use model::LiveRows;
-use model::minutes::{ORDER_ATTEMPTS_MINUTES, REJECTED_EVENTS_MINUTES};
+use model::minutes::{
+    ORDER_ATTEMPTS_LATENCY_HOURS, ORDER_ATTEMPTS_MINUTES, REJECTED_EVENTS_MINUTES,
+};
 use model::schema::{ALERTS, ORDER_ATTEMPTS, REJECTED_EVENTS};
 
 /// The rollup's table ([`crate::rollup::table`]).
@@ -378,6 +380,7 @@ impl Shared {
             (REJECTED_EVENTS, TableKind::Rejected),
             (ALERTS, TableKind::Alerts),
             (ORDER_ATTEMPTS_MINUTES, TableKind::Minutes),
+            (ORDER_ATTEMPTS_LATENCY_HOURS, TableKind::LatencyHours),
             (REJECTED_EVENTS_MINUTES, TableKind::RejectedMinutes),
         ] {
             let table = StoredTable::new(kind, self.data_dir.clone(), self.live.clone());

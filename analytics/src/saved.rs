@@ -26,7 +26,10 @@
 //! minutes, and from `order_attempts` for the part-minutes at its ends. It
 //! also gets `$whole_start` and `$whole_end` ([`SavedQuery::bind_minutes`]):
 //! the whole minutes are `$whole_start`..`$whole_end`, the ends
-//! `$start`..`$whole_start` and `$whole_end`..`$end`. It must return the same
+//! `$start`..`$whole_start` and `$whole_end`..`$end`; likewise
+//! `$whole_hour_start` and `$whole_hour_end` for a form that reads the
+//! hourly `order_attempts_latency_hours` (latency percentiles: a minute
+//! keeps almost every latency value, an hour repeats them). It must return the same
 //! rows as the query itself (the tests compare the two on every window
 //! shape); it is used only when every `interval` parameter is whole minutes
 //! (a bucket of 30 seconds cannot be cut from minute counts).
@@ -114,6 +117,10 @@ const EMBEDDED_MINUTES: &[(&str, &str)] = &[
         include_str!("../../queries/minutes/failures_by_payment_method.sql"),
     ),
     (
+        "latency_percentiles_by_channel",
+        include_str!("../../queries/minutes/latency_percentiles_by_channel.sql"),
+    ),
+    (
         "rejected_by_reason",
         include_str!("../../queries/minutes/rejected_by_reason.sql"),
     ),
@@ -130,6 +137,7 @@ pub const EMBEDDED_ORIGIN: &str = "embedded";
 pub const MINUTES_FORMS_DIR: &str = "minutes";
 
 const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 3_600_000;
 
 /// One parameter a saved query takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -355,7 +363,9 @@ fn sql_files(dir: &Path) -> Result<Vec<(String, std::path::PathBuf, String)>> {
 }
 
 /// `values` plus `whole_start` and `whole_end`, the whole minutes of their
-/// `start`..`end` window; `None` without both.
+/// `start`..`end` window, and `whole_hour_start` and `whole_hour_end`, its
+/// whole hours (for a form reading `order_attempts_latency_hours`); `None`
+/// without both.
 pub(crate) fn with_whole_minutes(
     values: &[(String, ScalarValue)],
 ) -> Option<Vec<(String, ScalarValue)>> {
@@ -365,11 +375,14 @@ pub(crate) fn with_whole_minutes(
             _ => None,
         })
     };
-    let (whole_start, whole_end) = whole_minutes(at("start")?, at("end")?);
+    let (start, end) = (at("start")?, at("end")?);
     let ts = |ms: i64| ScalarValue::TimestampMillisecond(Some(ms), Some("UTC".into()));
     let mut values = values.to_vec();
-    values.push(("whole_start".into(), ts(whole_start)));
-    values.push(("whole_end".into(), ts(whole_end)));
+    for (prefix, unit) in [("whole", MINUTE_MS), ("whole_hour", HOUR_MS)] {
+        let (whole_start, whole_end) = whole_units(start, end, unit);
+        values.push((format!("{prefix}_start"), ts(whole_start)));
+        values.push((format!("{prefix}_end"), ts(whole_end)));
+    }
     Some(values)
 }
 
@@ -378,14 +391,19 @@ pub(crate) fn with_whole_minutes(
 /// `whole_end..end` cut the window in three with no overlap (any of them may
 /// be empty), the middle one on whole minutes.
 pub fn whole_minutes(start: i64, end: i64) -> (i64, i64) {
-    let up = start.div_euclid(MINUTE_MS) * MINUTE_MS;
+    whole_units(start, end, MINUTE_MS)
+}
+
+/// [`whole_minutes`] for any `unit` (ms) dividing a day.
+fn whole_units(start: i64, end: i64, unit: i64) -> (i64, i64) {
+    let up = start.div_euclid(unit) * unit;
     let up = if up < start {
-        up.saturating_add(MINUTE_MS)
+        up.saturating_add(unit)
     } else {
         up
     };
     let whole_start = up.min(end.max(start));
-    let down = end.div_euclid(MINUTE_MS) * MINUTE_MS;
+    let down = end.div_euclid(unit) * unit;
     (whole_start, down.max(whole_start))
 }
 
@@ -545,6 +563,13 @@ mod tests {
         ] {
             let (ws, we) = whole_minutes(start, end);
             assert_eq!((ws, we), expect, "{start}..{end}");
+            // Hours the same way, a minute standing for an hour.
+            let (hs, he) = whole_units(start * 60, end * 60, HOUR_MS);
+            assert_eq!(
+                (hs, he),
+                (expect.0 * 60, expect.1 * 60),
+                "hours {start}..{end}"
+            );
             assert!(ws <= we);
             if start < end {
                 assert!(start <= ws && we <= end, "inside the window");
@@ -575,7 +600,19 @@ mod tests {
             .expect("bind");
         let (text, bound) = q.bind_minutes(&values).expect("whole minutes");
         assert_eq!(text, "SELECT 2");
-        assert_eq!(bound.len(), values.len() + 2);
+        let added: Vec<&str> = bound[values.len()..]
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(
+            added,
+            [
+                "whole_start",
+                "whole_end",
+                "whole_hour_start",
+                "whole_hour_end"
+            ]
+        );
         let values = q.bind(&[p("bucket", "90s")], NOW).expect("bind");
         assert!(
             q.bind_minutes(&values).is_none(),

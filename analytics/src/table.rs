@@ -9,10 +9,11 @@
 //! statistics, the page index and filter pushdown all apply; whole `date=`
 //! directories outside the query's `ts` range are not opened at all.
 //!
-//! `order_attempts_minutes` ([`model::minutes`]) is served the same way from
-//! the minutes files of the listed `order_attempts` files; the rows of a
+//! The count tables ([`model::minutes::ROLLUPS`]: `order_attempts_minutes`,
+//! `order_attempts_latency_hours`, `rejected_events_minutes`) are served the
+//! same way from the rollup files of the listed event files; the rows of a
 //! listed file without one (stored before ingest wrote them) and the live
-//! rows are counted per minute at scan time.
+//! rows are counted at scan time.
 
 mod listing;
 pub(crate) mod prune;
@@ -42,7 +43,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use model::files::FlushFile;
-use model::minutes::{ATTEMPTS, Compacted, REJECTED, Rollup, choose};
+use model::minutes::{ATTEMPTS, Compacted, LATENCY, REJECTED, Rollup, choose};
 use model::schema::{alerts_schema, order_attempts_schema, rejected_events_schema};
 
 /// Which table a [`StoredTable`] serves.
@@ -59,6 +60,8 @@ pub enum TableKind {
     Minutes,
     /// `rejected_events_minutes`: the same for `rejected_events`.
     RejectedMinutes,
+    /// `order_attempts_latency_hours`: the same per hour and latency.
+    LatencyHours,
 }
 
 impl TableKind {
@@ -70,6 +73,7 @@ impl TableKind {
             TableKind::Alerts => alerts_schema(),
             TableKind::Minutes => (ATTEMPTS.schema)(),
             TableKind::RejectedMinutes => (REJECTED.schema)(),
+            TableKind::LatencyHours => (LATENCY.schema)(),
         }
     }
 }
@@ -141,6 +145,7 @@ impl StoredTable {
             }
             TableKind::Minutes => return self.gather_minutes(&ATTEMPTS, filters),
             TableKind::RejectedMinutes => return self.gather_minutes(&REJECTED, filters),
+            TableKind::LatencyHours => return self.gather_minutes(&LATENCY, filters),
         };
         let schema = self.kind.schema();
         let mut batches = Vec::new();
@@ -159,7 +164,7 @@ impl StoredTable {
 
 impl StoredTable {
     /// A [`Rollup`] table: the minutes files of the listed event files (for
-    /// `order_attempts_minutes`, date-pruned on `minute`), the counts of
+    /// the `order_attempts` rollups, date-pruned on their time column), the counts of
     /// those without one, and the live rows counted.
     fn gather_minutes(
         &self,
@@ -169,7 +174,7 @@ impl StoredTable {
         let external = |e: crate::Error| DataFusionError::External(Box::new(e));
         let (listing, live) =
             stored_and_live(&self.data_dir, self.live.as_ref()).map_err(external)?;
-        let dates = prune::date_range(filters, "minute");
+        let dates = prune::date_range(filters, rollup.time);
         let (listed, live) = if rollup.events_dir == ATTEMPTS.events_dir {
             (listing.attempts, live.attempts)
         } else {

@@ -329,8 +329,9 @@ async fn every_saved_query_matches_a_plain_rust_computation() {
     let config = SimConfig {
         seed: 5,
         start_ms: START,
-        duration_ms: 40 * MIN,
-        rate: 100.0,
+        // Over two hours: the latency form reads whole hours.
+        duration_ms: 130 * MIN,
+        rate: 30.0,
         scenarios: [
             "payment-outage:at=10m,for=10m",
             "bad-release",
@@ -403,10 +404,12 @@ async fn every_saved_query_matches_a_plain_rust_computation() {
         .await
         .expect("analytics");
     // A window on whole minutes (the minutes forms count it from
-    // order_attempts_minutes alone) and one with part-minutes at both ends.
+    // order_attempts_minutes alone), one with part-minutes at both ends, and
+    // one with a whole hour and part-hours at both ends (the latency form).
     let windows = [
         (START + 5 * MIN, START + 35 * MIN),
         (START + 5 * MIN + 17_531, START + 35 * MIN - 2_003),
+        (START + 20 * MIN + 17_531, START + 125 * MIN - 2_003),
     ];
     let mut checked = BTreeSet::new();
     for (from, to) in windows {

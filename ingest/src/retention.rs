@@ -68,10 +68,10 @@ pub fn sweep(data_dir: &Path, topic: &str, cutoff: &str) -> Result<Swept> {
             continue;
         }
         for (path, _) in files {
-            let twin = crate::sink::minutes_path(data_dir, path);
-            // The minutes file first: a crash in between leaves an event
+            let twins = crate::sink::minutes_paths(data_dir, path);
+            // The rollups' files first: a crash in between leaves an event
             // file without one (counted from the rows), never the reverse.
-            for (p, counted) in twin.iter().map(|t| (t, false)).chain([(path, true)]) {
+            for (p, counted) in twins.iter().map(|t| (t, false)).chain([(path, true)]) {
                 match std::fs::remove_file(p) {
                     Ok(()) if counted => swept.files += 1,
                     Ok(()) => {}

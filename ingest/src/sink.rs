@@ -34,6 +34,7 @@ pub use ledger::{Ledger, scan};
 pub use lock::{Claim, LOCKS_DIR, PartitionLock};
 pub use minutes::{
     Backfilled, COMPACT_GRACE, CompactOptions, Compaction, backfill, compact, minutes_path,
+    minutes_paths,
 };
 pub use recent::recent_event_ids;
 pub use write::{FlushReport, ParquetSink, SinkOptions};

@@ -31,6 +31,12 @@ use arrow::error::ArrowError;
 use crate::files::FlushFile;
 use crate::schema::{col, dict_type, order_attempts_schema, ts_type};
 
+mod latency;
+pub use latency::{
+    LATENCY_HOURS_DIR, ORDER_ATTEMPTS_LATENCY_HOURS, latency_hour_counts, latency_hours_schema,
+    merge_latency_hours,
+};
+
 /// SQL table name.
 pub const ORDER_ATTEMPTS_MINUTES: &str = "order_attempts_minutes";
 /// Directory of the minutes files under the data directory.
@@ -105,9 +111,9 @@ const ATTEMPTS_COLUMNS: &[&str] = &[
     "app_version",
 ];
 
-/// A per-minute count table derived from an event table, file by file:
-/// `order_attempts_minutes` ([`ATTEMPTS`]) and `rejected_events_minutes`
-/// ([`REJECTED`]). Ingest, the readers and the compactor handle both through
+/// A count table derived from an event table, file by file:
+/// `order_attempts_minutes` ([`ATTEMPTS`]), `order_attempts_latency_hours`
+/// ([`LATENCY`]) and `rejected_events_minutes` ([`REJECTED`]). Ingest, the readers and the compactor handle both through
 /// this.
 #[derive(Debug)]
 pub struct Rollup {
@@ -119,9 +125,11 @@ pub struct Rollup {
     pub dir: &'static str,
     /// The event columns its counting reads.
     pub columns: &'static [&'static str],
+    /// Its time column (readers prune dates on it).
+    pub time: &'static str,
     /// Its Arrow schema.
     pub schema: fn() -> SchemaRef,
-    /// Counts event rows per minute.
+    /// Counts event rows (per minute, or hour).
     pub count: fn(&[RecordBatch]) -> Result<RecordBatch, ArrowError>,
     /// Adds up rows of its own schema.
     pub merge: fn(&[RecordBatch]) -> Result<RecordBatch, ArrowError>,
@@ -133,6 +141,7 @@ pub static ATTEMPTS: Rollup = Rollup {
     events_dir: crate::files::ATTEMPTS_DIR,
     dir: MINUTES_DIR,
     columns: ATTEMPTS_COLUMNS,
+    time: "minute",
     schema: minutes_schema,
     count: minute_counts,
     merge: merge_minutes,
@@ -144,17 +153,33 @@ pub static REJECTED: Rollup = Rollup {
     events_dir: crate::files::REJECTED_DIR,
     dir: REJECTED_MINUTES_DIR,
     columns: &["reason", "ingested_at"],
+    time: "minute",
     schema: rejected_minutes_schema,
     count: rejected_minute_counts,
     merge: merge_rejected_minutes,
 };
 
-/// Both.
-pub static ROLLUPS: [&Rollup; 2] = [&ATTEMPTS, &REJECTED];
+/// `order_attempts_latency_hours` (per hour, not minute: see [`latency`]).
+pub static LATENCY: Rollup = Rollup {
+    table: ORDER_ATTEMPTS_LATENCY_HOURS,
+    events_dir: crate::files::ATTEMPTS_DIR,
+    dir: LATENCY_HOURS_DIR,
+    columns: latency::COLUMNS,
+    time: "hour",
+    schema: latency_hours_schema,
+    count: latency_hour_counts,
+    merge: merge_latency_hours,
+};
 
-/// The rollup of the event table in directory `events_dir`.
-pub fn rollup_of(events_dir: &str) -> Option<&'static Rollup> {
-    ROLLUPS.iter().copied().find(|r| r.events_dir == events_dir)
+/// All of them.
+pub static ROLLUPS: [&Rollup; 3] = [&ATTEMPTS, &LATENCY, &REJECTED];
+
+/// The rollups of the event table in directory `events_dir`.
+pub fn rollups_of(events_dir: &str) -> impl Iterator<Item = &'static Rollup> + '_ {
+    ROLLUPS
+        .iter()
+        .copied()
+        .filter(move |r| r.events_dir == events_dir)
 }
 
 /// SQL table of rejected records counted per minute of `ingested_at`.

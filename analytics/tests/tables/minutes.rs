@@ -1,6 +1,7 @@
-//! `order_attempts_minutes` adds up to `order_attempts`: from the minutes
-//! files ingest writes, from files stored without one, and from live rows;
-//! and a minutes file is what is read when there is one.
+//! `order_attempts_minutes` (and `order_attempts_latency_hours`) add up to
+//! `order_attempts`: from the files ingest writes, from files stored without
+//! them, and from live rows; and a minutes file is what is read when there
+//! is one.
 
 use analytics::Analytics;
 use model::LiveRows;
@@ -40,20 +41,24 @@ async fn the_minutes_table_adds_up_to_order_attempts_from_files_old_files_and_li
         .map(|i| {
             let ts = format!("2026-11-01T12:{:02}:{:02}.{:03}Z", i / 30, (i * 2) % 60, i);
             let outcome = if i % 4 == 0 { "failure" } else { "success" };
-            let extra: &[(&str, &str)] = if i % 4 == 0 {
-                &[("failure_cause", "network_error"), ("error_code", "E_NET")]
+            let latency = (100 + i % 7).to_string();
+            let extra: Vec<(&str, &str)> = if i % 4 == 0 {
+                vec![("failure_cause", "network_error"), ("error_code", "E_NET")]
+            } else if i % 5 == 0 {
+                vec![("payment_method", "alipay")]
             } else {
-                &[("payment_method", "alipay")]
+                vec![("payment_method", "alipay"), ("latency_ms", &latency)]
             };
-            fixture::event(&format!("old{i}"), &ts, outcome, "ios_app", extra)
+            fixture::event(&format!("old{i}"), &ts, outcome, "ios_app", &extra)
         })
         .collect();
     let files = fixture::write_flush(dir.path(), 5, 0, &old);
-    let twin = dir
-        .path()
-        .join("order_attempts_minutes/date=2026-11-01")
-        .join(files[0].file_name().expect("name"));
-    std::fs::remove_file(&twin).expect("minutes file written with the flush");
+    let twins = ingest::sink::minutes_paths(dir.path(), &files[0]);
+    assert_eq!(twins.len(), 2, "{twins:?}");
+    assert!(twins[0].starts_with(dir.path().join("order_attempts_minutes/date=2026-11-01")));
+    for twin in twins {
+        std::fs::remove_file(&twin).expect("rollup file written with the flush");
+    }
     // Live rows ingest holds, not yet flushed.
     let live = LiveRows::new();
     let (batch, _) = fixture::live(6, 0, &old[..40]);
@@ -71,6 +76,41 @@ async fn the_minutes_table_adds_up_to_order_attempts_from_files_old_files_and_li
     let (minutes, events) = both(&a, window).await;
     assert!(!minutes.is_empty());
     assert_eq!(minutes, events);
+
+    // The latency counts, per hour, the same way (NULL latencies included).
+    let latency = |table: &str, time: &str, n: &str, filter: &str| {
+        format!(
+            "SELECT date_trunc('hour', {time}) AS h, outcome, channel, latency_ms, {n} AS n \
+             FROM {table} {filter} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4, 5"
+        )
+    };
+    for (hours, events) in [
+        ("", ""),
+        (
+            "WHERE hour >= TIMESTAMP '2026-11-01T12:00:00Z'",
+            "WHERE ts >= TIMESTAMP '2026-11-01T12:00:00Z'",
+        ),
+    ] {
+        let counted = rows(
+            &a,
+            &latency(
+                "order_attempts_latency_hours",
+                "hour",
+                "sum(attempts)",
+                hours,
+            ),
+        )
+        .await;
+        let counted_events = rows(&a, &latency("order_attempts", "ts", "count(*)", events)).await;
+        assert!(counted.len() > 5, "{counted:?}");
+        assert!(
+            counted.iter().any(|r| r[3].is_null()),
+            "NULL latencies kept"
+        );
+        assert_eq!(counted, counted_events, "{hours}");
+    }
+    let total = rows(&a, "SELECT sum(attempts) FROM order_attempts_latency_hours").await;
+    assert_eq!(total[0][0], Value::from(22 + 90 + 40));
 }
 
 #[tokio::test]
@@ -118,11 +158,13 @@ async fn a_compacted_file_stands_for_its_files_only_while_they_are_all_listed() 
         today: chrono::NaiveDate::from_ymd_opt(2026, 11, 25).expect("date"),
     };
     let done = ingest::sink::compact(dir.path(), &options).expect("compact");
-    assert_eq!((done.written, done.files), (1, 3));
+    // One for the minutes, one for the latency hours.
+    assert_eq!((done.written, done.files), (2, 6));
     // Only the compacted file is left to answer for the three files.
     for files in &flushes {
-        let twin = ingest::sink::minutes_path(dir.path(), &files[0]).expect("twin");
-        std::fs::remove_file(twin).expect("remove twin");
+        for twin in ingest::sink::minutes_paths(dir.path(), &files[0]) {
+            std::fs::remove_file(twin).expect("remove twin");
+        }
     }
     std::fs::write(&flushes[0][0], b"damaged").expect("damage");
     let a = start(dir.path(), None).await;
@@ -145,8 +187,9 @@ async fn the_rejected_minutes_table_adds_up_to_rejected_events() {
     // A file stored before minutes files existed, and live rejections.
     let bad: Vec<String> = (0..7).map(|i| format!("{{\"event_id\":\"x{i}\"")).collect();
     let files = fixture::write_flush(dir.path(), 3, 0, &bad);
-    let twin = ingest::sink::minutes_path(dir.path(), &files[0]).expect("twin");
-    std::fs::remove_file(twin).expect("written with the flush");
+    let twins = ingest::sink::minutes_paths(dir.path(), &files[0]);
+    assert_eq!(twins.len(), 1, "{twins:?}");
+    std::fs::remove_file(&twins[0]).expect("written with the flush");
     let live = LiveRows::new();
     let (_, rejected) = fixture::live(4, 0, &bad[..3]);
     live.push_rejected(rejected);

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use model::minutes::{MINUTES_DIR, REJECTED_MINUTES_DIR};
+use model::minutes::ROLLUPS;
 
 use super::{ATTEMPTS_DIR, FlushFile, FlushRange, REJECTED_DIR};
 use crate::{Error, Result};
@@ -50,12 +50,8 @@ pub fn scan(data_dir: &Path, topic: &str) -> Result<Ledger> {
     let mut seen: BTreeMap<FlushRange, Seen> = BTreeMap::new();
     let mut ledger_temp = Vec::new();
     let mut minutes = Vec::new();
-    for table in [
-        ATTEMPTS_DIR,
-        REJECTED_DIR,
-        MINUTES_DIR,
-        REJECTED_MINUTES_DIR,
-    ] {
+    let rollups = ROLLUPS.iter().map(|r| r.dir);
+    for table in [ATTEMPTS_DIR, REJECTED_DIR].into_iter().chain(rollups) {
         for path in files_under(&data_dir.join(table))? {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
@@ -72,7 +68,7 @@ pub fn scan(data_dir: &Path, topic: &str) -> Result<Ledger> {
             if file.range.topic != topic {
                 continue;
             }
-            if table == MINUTES_DIR || table == REJECTED_MINUTES_DIR {
+            if table != ATTEMPTS_DIR && table != REJECTED_DIR {
                 minutes.push((path, file));
                 continue;
             }

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use arrow::array::RecordBatch;
 use chrono::NaiveDate;
-use model::minutes::{Compacted, ROLLUPS, Rollup, choose, covers_hash, rollup_of};
+use model::minutes::{Compacted, ROLLUPS, Rollup, choose, covers_hash, rollups_of};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -30,14 +30,26 @@ pub struct Backfilled {
     pub failed: u64,
 }
 
-/// Where the minutes file of the stored file at `path` goes: e.g. for
-/// `order_attempts/date=…/NAME`, `{data_dir}/order_attempts_minutes/date=…/NAME`
-/// (`None` for a file of no table with a [`Rollup`]).
-pub fn minutes_path(data_dir: &Path, path: &Path) -> Option<PathBuf> {
+/// Where `rollup`'s file for the stored file at `path` goes: e.g. for
+/// `order_attempts/date=…/NAME`, `{data_dir}/order_attempts_minutes/date=…/NAME`.
+pub fn minutes_path(data_dir: &Path, rollup: &Rollup, path: &Path) -> Option<PathBuf> {
     let name = path.file_name()?;
-    let date = path.parent()?;
-    let rollup = rollup_of(date.parent()?.file_name()?.to_str()?)?;
-    Some(data_dir.join(rollup.dir).join(date.file_name()?).join(name))
+    let date = path.parent()?.file_name()?;
+    Some(data_dir.join(rollup.dir).join(date).join(name))
+}
+
+/// The files of every rollup of the stored file at `path` (none for a file
+/// of a table without one).
+pub fn minutes_paths(data_dir: &Path, path: &Path) -> Vec<PathBuf> {
+    let table = path
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::file_name)
+        .and_then(|t| t.to_str())
+        .unwrap_or_default();
+    rollups_of(table)
+        .filter_map(|r| minutes_path(data_dir, r, path))
+        .collect()
 }
 
 /// Writes the minutes file of every stored file (of both tables) that has
@@ -58,7 +70,7 @@ pub fn backfill(data_dir: &Path) -> Result<Backfilled> {
         })
         .collect::<Result<Vec<_>>>()?;
     for (rollup, (path, file)) in files.into_iter().flatten() {
-        let Some(target) = minutes_path(data_dir, &path) else {
+        let Some(target) = minutes_path(data_dir, rollup, &path) else {
             continue;
         };
         if target.exists() {

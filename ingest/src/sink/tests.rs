@@ -10,6 +10,7 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 
 use super::*;
 use crate::decode::{Decoder, DecoderConfig, Source, UserKeyHasher};
+use model::minutes::ATTEMPTS;
 
 const TOPIC: &str = "order-attempts";
 /// 2026-11-01T23:50:00Z: ten minutes before a date boundary.
@@ -173,14 +174,12 @@ fn the_ledger_resumes_after_the_highest_complete_flush_and_finds_crash_leftovers
     );
     let mut leftover: Vec<_> = ledger.incomplete.iter().map(|(p, _)| p.clone()).collect();
     leftover.sort();
-    // ... and the minutes files of the flush's three files.
-    let mut expect = vec![
-        second.files[0].clone(),
-        second.files[2].clone(),
-        minutes_path(dir.path(), &second.files[0]).unwrap(),
-        minutes_path(dir.path(), &second.files[1]).unwrap(),
-        minutes_path(dir.path(), &second.files[2]).unwrap(),
-    ];
+    // The flush's two remaining files ...
+    let mut expect = vec![second.files[0].clone(), second.files[2].clone()];
+    // ... and every rollup's file of each of them.
+    for file in &second.files {
+        expect.extend(minutes_paths(dir.path(), file));
+    }
     expect.sort();
     assert_eq!(leftover, expect);
     // A writer that died mid-write left a temp file: reported, not counted.
@@ -288,8 +287,8 @@ fn each_order_attempts_file_gets_a_minutes_file_and_backfill_writes_missing_ones
     let report = sink
         .write_flush(&range(0, 1202), &[accepted], Some(&rejected), START)
         .unwrap();
-    let first = minutes_path(dir.path(), &report.files[0]).unwrap();
-    let second = minutes_path(dir.path(), &report.files[1]).unwrap();
+    let first = minutes_path(dir.path(), &ATTEMPTS, &report.files[0]).unwrap();
+    let second = minutes_path(dir.path(), &ATTEMPTS, &report.files[1]).unwrap();
     assert!(
         first.ends_with(
             "order_attempts_minutes/date=2026-11-01/order-attempts-p1-00000000000000000000-00000000000000001202-1of3.parquet"
@@ -405,8 +404,10 @@ fn minutes_are_compacted_per_date_and_partition_and_replaced_files_removed() {
         today: chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
     };
     // Today (11-02) waits for 4 new files; a past date compacts at once.
+    // (Every count below is twice: order_attempts_minutes and
+    // order_attempts_latency_hours are compacted alike.)
     let done = compact(dir.path(), &options(4, 600)).unwrap();
-    assert_eq!((done.written, done.files), (1, 3));
+    assert_eq!((done.written, done.files), (2, 6));
     assert_eq!(compacted("2026-11-01").len(), 1);
     assert!(compacted("2026-11-02").is_empty());
     // Three flushes x 600 events of 11-01, one row per minute and key.
@@ -423,9 +424,9 @@ fn minutes_are_compacted_per_date_and_partition_and_replaced_files_removed() {
     // for the grace time, then goes.
     flush(3600);
     let done = compact(dir.path(), &options(4, 600)).unwrap();
-    assert_eq!((done.written, done.files, done.removed), (2, 8, 0));
+    assert_eq!((done.written, done.files, done.removed), (4, 16, 0));
     assert_eq!(compacted("2026-11-01").len(), 2);
-    assert_eq!(compact(dir.path(), &options(4, 0)).unwrap().removed, 1);
+    assert_eq!(compact(dir.path(), &options(4, 0)).unwrap().removed, 2);
     assert_eq!(compacted("2026-11-01").len(), 1);
     assert_eq!((total("2026-11-01"), total("2026-11-02")), (2400, 2400));
 
@@ -436,6 +437,7 @@ fn minutes_are_compacted_per_date_and_partition_and_replaced_files_removed() {
         "order_attempts",
         "rejected_events",
         "order_attempts_minutes",
+        "order_attempts_latency_hours",
     ] {
         for d in ["2026-11-01", "2026-11-02"] {
             for i in 1..=2 {
@@ -455,9 +457,9 @@ fn minutes_are_compacted_per_date_and_partition_and_replaced_files_removed() {
     // 11-01 (past) is compacted anew; 11-02's file goes (nothing replaces
     // it until four new files); 11-01's old one goes once its replacement
     // has been there for the grace time (here: the next round).
-    assert_eq!((done.written, done.removed), (1, 1), "{done:?}");
+    assert_eq!((done.written, done.removed), (2, 2), "{done:?}");
     assert!(compacted("2026-11-02").is_empty());
-    assert_eq!(compact(dir.path(), &options(4, 0)).unwrap().removed, 1);
+    assert_eq!(compact(dir.path(), &options(4, 0)).unwrap().removed, 2);
     assert_eq!(total("2026-11-01"), 1800);
     // No temp file is left.
     assert!(walk(dir.path()).iter().all(|p| !p.ends_with(".tmp")));

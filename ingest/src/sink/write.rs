@@ -9,7 +9,7 @@ use arrow::array::{AsArray, RecordBatch, UInt32Array};
 use arrow::compute::take_record_batch;
 use arrow::datatypes::TimestampMillisecondType;
 use chrono::{DateTime, NaiveDate};
-use model::minutes::rollup_of;
+use model::minutes::rollups_of;
 use model::schema::{col, order_attempts_schema, rejected_events_schema};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -115,7 +115,7 @@ impl ParquetSink {
             let path = self.date_dir(table, date).join(file.file_name());
             report.bytes += self.write_file(&path, &file, &batch, None)?;
             report.files.push(path);
-            if let Some(rollup) = rollup_of(table) {
+            for rollup in rollups_of(table) {
                 let counts = (rollup.count)(std::slice::from_ref(&batch))?;
                 let twin = self.date_dir(rollup.dir, date).join(file.file_name());
                 self.write_file(&twin, &file, &counts, None)?;

@@ -189,7 +189,8 @@ pub(crate) fn assert_exactly_once(data_dir: &Path, topic: &str, expected: &Ledge
             "records"
         };
         for path in parquet_files(&data_dir.join(rollup.events_dir)) {
-            let Some(twin) = ingest::sink::minutes_path(data_dir, &path).filter(|t| t.exists())
+            let Some(twin) =
+                ingest::sink::minutes_path(data_dir, rollup, &path).filter(|t| t.exists())
             else {
                 continue;
             };
