@@ -30,6 +30,7 @@ with every flush).
 
 Usage: scripts/bench-queries.py            (10 M events, 5 rounds)
 Environment: EVENTS (default 10000000), ROUNDS (5), PARTITIONS (4), DATA,
+  QUERIES (comma-separated saved query names: only these; default all),
   KEEP_BROKER_LOGS=1, CARGO_TARGET_DIR, SKIP_BUILD=1 (use the existing
   release binary). Needs: tansu on PATH, `pip install duckdb`.
 """
@@ -51,6 +52,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = int(os.environ.get("EVENTS", "10000000"))
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
+QUERIES = [q for q in os.environ.get("QUERIES", "").split(",") if q]
 PARTITIONS = int(os.environ.get("PARTITIONS", "4"))
 TOPIC = "order-attempts"
 START = "2026-11-02T00:00:00+08:00"  # a Monday, shoppers' time
@@ -197,7 +199,10 @@ def saved_queries():
         text = path.read_text()
         params = re.findall(r"^-- param: (\w+)", text, re.M)
         out[path.stem] = (text, params)
-    return out
+    unknown = [q for q in QUERIES if q not in out]
+    if unknown:
+        die(f"QUERIES names no saved query: {', '.join(unknown)} (have {', '.join(out)})")
+    return {name: q for name, q in out.items() if not QUERIES or name in QUERIES}
 
 
 def to_duckdb(sql, values):

@@ -26,7 +26,8 @@ use datafusion::sql::parser::Statement as DFStatement;
 use futures::StreamExt;
 use model::LiveRows;
 use model::minutes::{
-    ORDER_ATTEMPTS_LATENCY_HOURS, ORDER_ATTEMPTS_MINUTES, REJECTED_EVENTS_MINUTES,
+    ORDER_ATTEMPTS_FAILURES, ORDER_ATTEMPTS_LATENCY_HOURS, ORDER_ATTEMPTS_MINUTES,
+    REJECTED_EVENTS_MINUTES,
 };
 use model::schema::{ALERTS, ORDER_ATTEMPTS, REJECTED_EVENTS};
 
@@ -381,6 +382,7 @@ impl Shared {
             (ALERTS, TableKind::Alerts),
             (ORDER_ATTEMPTS_MINUTES, TableKind::Minutes),
             (ORDER_ATTEMPTS_LATENCY_HOURS, TableKind::LatencyHours),
+            (ORDER_ATTEMPTS_FAILURES, TableKind::Failures),
             (REJECTED_EVENTS_MINUTES, TableKind::RejectedMinutes),
         ] {
             let table = StoredTable::new(kind, self.data_dir.clone(), self.live.clone());

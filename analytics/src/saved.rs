@@ -29,7 +29,9 @@
 //! `$start`..`$whole_start` and `$whole_end`..`$end`; likewise
 //! `$whole_hour_start` and `$whole_hour_end` for a form that reads the
 //! hourly `order_attempts_latency_hours` (latency percentiles: a minute
-//! keeps almost every latency value, an hour repeats them). It must return the same
+//! keeps almost every latency value, an hour repeats them). A form may also
+//! read `order_attempts_failures` (the failed attempts with an order, as
+//! rows: exact for any window), as `retry_recovery_rate`'s does. It must return the same
 //! rows as the query itself (the tests compare the two on every window
 //! shape); it is used only when every `interval` parameter is whole minutes
 //! (a bucket of 30 seconds cannot be cut from minute counts).
@@ -123,6 +125,10 @@ const EMBEDDED_MINUTES: &[(&str, &str)] = &[
     (
         "rejected_by_reason",
         include_str!("../../queries/minutes/rejected_by_reason.sql"),
+    ),
+    (
+        "retry_recovery_rate",
+        include_str!("../../queries/minutes/retry_recovery_rate.sql"),
     ),
     (
         "top_error_codes",

@@ -9,8 +9,9 @@
 //! statistics, the page index and filter pushdown all apply; whole `date=`
 //! directories outside the query's `ts` range are not opened at all.
 //!
-//! The count tables ([`model::minutes::ROLLUPS`]: `order_attempts_minutes`,
-//! `order_attempts_latency_hours`, `rejected_events_minutes`) are served the
+//! The derived tables ([`model::minutes::ROLLUPS`]: `order_attempts_minutes`,
+//! `order_attempts_latency_hours`, `order_attempts_failures`,
+//! `rejected_events_minutes`) are served the
 //! same way from the rollup files of the listed event files; the rows of a
 //! listed file without one (stored before ingest wrote them) and the live
 //! rows are counted at scan time.
@@ -43,7 +44,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use model::files::FlushFile;
-use model::minutes::{ATTEMPTS, Compacted, LATENCY, REJECTED, Rollup, choose};
+use model::minutes::{ATTEMPTS, Compacted, FAILURES, LATENCY, REJECTED, Rollup, choose};
 use model::schema::{alerts_schema, order_attempts_schema, rejected_events_schema};
 
 /// Which table a [`StoredTable`] serves.
@@ -62,6 +63,9 @@ pub enum TableKind {
     RejectedMinutes,
     /// `order_attempts_latency_hours`: the same per hour and latency.
     LatencyHours,
+    /// `order_attempts_failures`: the failed attempts with an order, the
+    /// same way (selected, not counted).
+    Failures,
 }
 
 impl TableKind {
@@ -74,6 +78,7 @@ impl TableKind {
             TableKind::Minutes => (ATTEMPTS.schema)(),
             TableKind::RejectedMinutes => (REJECTED.schema)(),
             TableKind::LatencyHours => (LATENCY.schema)(),
+            TableKind::Failures => (FAILURES.schema)(),
         }
     }
 }
@@ -146,6 +151,7 @@ impl StoredTable {
             TableKind::Minutes => return self.gather_minutes(&ATTEMPTS, filters),
             TableKind::RejectedMinutes => return self.gather_minutes(&REJECTED, filters),
             TableKind::LatencyHours => return self.gather_minutes(&LATENCY, filters),
+            TableKind::Failures => return self.gather_minutes(&FAILURES, filters),
         };
         let schema = self.kind.schema();
         let mut batches = Vec::new();

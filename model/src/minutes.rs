@@ -31,7 +31,11 @@ use arrow::error::ArrowError;
 use crate::files::FlushFile;
 use crate::schema::{col, dict_type, order_attempts_schema, ts_type};
 
+mod failures;
 mod latency;
+pub use failures::{
+    FAILURES_DIR, ORDER_ATTEMPTS_FAILURES, failed_orders, failures_schema, merge_failed_orders,
+};
 pub use latency::{
     LATENCY_HOURS_DIR, ORDER_ATTEMPTS_LATENCY_HOURS, latency_hour_counts, latency_hours_schema,
     merge_latency_hours,
@@ -111,10 +115,11 @@ const ATTEMPTS_COLUMNS: &[&str] = &[
     "app_version",
 ];
 
-/// A count table derived from an event table, file by file:
+/// A table derived from an event table, file by file:
 /// `order_attempts_minutes` ([`ATTEMPTS`]), `order_attempts_latency_hours`
-/// ([`LATENCY`]) and `rejected_events_minutes` ([`REJECTED`]). Ingest, the readers and the compactor handle both through
-/// this.
+/// ([`LATENCY`]) and `rejected_events_minutes` ([`REJECTED`]) count it;
+/// `order_attempts_failures` ([`FAILURES`]) selects rows of it. Ingest, the
+/// readers and the compactor handle them all through this.
 #[derive(Debug)]
 pub struct Rollup {
     /// The SQL table.
@@ -133,6 +138,9 @@ pub struct Rollup {
     pub count: fn(&[RecordBatch]) -> Result<RecordBatch, ArrowError>,
     /// Adds up rows of its own schema.
     pub merge: fn(&[RecordBatch]) -> Result<RecordBatch, ArrowError>,
+    /// The column whose sum is the number of event rows counted; `None` for
+    /// a table of selected rows (one per event row it keeps).
+    pub weight: Option<&'static str>,
 }
 
 /// `order_attempts_minutes`.
@@ -145,6 +153,7 @@ pub static ATTEMPTS: Rollup = Rollup {
     schema: minutes_schema,
     count: minute_counts,
     merge: merge_minutes,
+    weight: Some("attempts"),
 };
 
 /// `rejected_events_minutes`.
@@ -157,6 +166,7 @@ pub static REJECTED: Rollup = Rollup {
     schema: rejected_minutes_schema,
     count: rejected_minute_counts,
     merge: merge_rejected_minutes,
+    weight: Some("records"),
 };
 
 /// `order_attempts_latency_hours` (per hour, not minute: see [`latency`]).
@@ -169,10 +179,24 @@ pub static LATENCY: Rollup = Rollup {
     schema: latency_hours_schema,
     count: latency_hour_counts,
     merge: merge_latency_hours,
+    weight: Some("attempts"),
+};
+
+/// `order_attempts_failures` (rows, not counts: see [`failures`]).
+pub static FAILURES: Rollup = Rollup {
+    table: ORDER_ATTEMPTS_FAILURES,
+    events_dir: crate::files::ATTEMPTS_DIR,
+    dir: FAILURES_DIR,
+    columns: failures::COLUMNS,
+    time: "ts",
+    schema: failures_schema,
+    count: failed_orders,
+    merge: merge_failed_orders,
+    weight: None,
 };
 
 /// All of them.
-pub static ROLLUPS: [&Rollup; 3] = [&ATTEMPTS, &LATENCY, &REJECTED];
+pub static ROLLUPS: [&Rollup; 4] = [&ATTEMPTS, &LATENCY, &FAILURES, &REJECTED];
 
 /// The rollups of the event table in directory `events_dir`.
 pub fn rollups_of(events_dir: &str) -> impl Iterator<Item = &'static Rollup> + '_ {

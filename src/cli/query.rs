@@ -20,8 +20,11 @@ MINUTES FORMS:
   minutes, rejected_by_reason) are answered from the per-minute counts in
   order_attempts_minutes (rejected_events_minutes) for the window's whole
   minutes, and from the events for the part-minutes at its ends: the same
-  rows, read from about a thousandth of the data. The summary on stderr says
-  when; --form events runs the query as written (queries/<name>.sql).
+  rows, read from about a thousandth of the data. latency_percentiles_by_channel
+  reads whole hours from order_attempts_latency_hours (exact percentiles);
+  retry_recovery_rate finds its failed orders in order_attempts_failures
+  instead of scanning every attempt. The summary on stderr says when;
+  --form events runs the query as written (queries/<name>.sql).
 
 EXAMPLES:
   orderpulse query --list

@@ -20,6 +20,12 @@ TABLES:
                    attempts per minute and outcome, channel, failure_cause,
                    payment_method, stage, error_code, app_version: sum(attempts)
                    over whole minutes equals count(*) over order_attempts
+  order_attempts_latency_hours
+                   attempts per hour and outcome, channel and exact latency_ms
+                   (NULL included), column attempts
+  order_attempts_failures
+                   the failed attempts that name an order: ts, order_id (rows,
+                   not counts: exact for any window)
   rejected_events_minutes
                    records per minute (of ingested_at) and reason, with the
                    first and last ingested_at
@@ -130,7 +136,7 @@ impl AnalyticsArgs {
         write_stdout(&text)?;
         let rows = if out.rows == 1 { "row" } else { "rows" };
         let from = if out.from_minutes {
-            " (whole minutes from the per-minute counts)"
+            " (minutes form: from the derived tables: per-minute counts, latency hours, failures)"
         } else {
             ""
         };

@@ -299,7 +299,10 @@ fn saved_queries_are_listed_and_run_with_parameters() {
         .iter()
         .find(|q| q["name"] == "retry_recovery_rate")
         .expect("retry_recovery_rate listed");
-    assert_eq!(retry["minutes_form"], false, "follows orders: no counts");
+    assert_eq!(
+        retry["minutes_form"], true,
+        "its failed orders come from order_attempts_failures"
+    );
     for q in queries {
         for name in ["name", "purpose", "params", "columns", "minutes_form"] {
             assert!(!q[name].is_null(), "{name} missing in {q}");

@@ -1,5 +1,6 @@
 //! `order_attempts_minutes` (and `order_attempts_latency_hours`) add up to
-//! `order_attempts`: from the files ingest writes, from files stored without
+//! `order_attempts`, and `order_attempts_failures` holds exactly its failed
+//! attempts with an order: from the files ingest writes, from files stored without
 //! them, and from live rows; and a minutes file is what is read when there
 //! is one.
 
@@ -42,8 +43,14 @@ async fn the_minutes_table_adds_up_to_order_attempts_from_files_old_files_and_li
             let ts = format!("2026-11-01T12:{:02}:{:02}.{:03}Z", i / 30, (i * 2) % 60, i);
             let outcome = if i % 4 == 0 { "failure" } else { "success" };
             let latency = (100 + i % 7).to_string();
-            let extra: Vec<(&str, &str)> = if i % 4 == 0 {
+            let extra: Vec<(&str, &str)> = if i % 8 == 0 {
                 vec![("failure_cause", "network_error"), ("error_code", "E_NET")]
+            } else if i % 4 == 0 {
+                // A failed order, retried within the minute.
+                let order = ORDERS[i % 3];
+                vec![("failure_cause", "card_declined"), ("order_id", order)]
+            } else if i % 9 == 0 {
+                vec![("order_id", ORDERS[i % 3])]
             } else if i % 5 == 0 {
                 vec![("payment_method", "alipay")]
             } else {
@@ -54,7 +61,7 @@ async fn the_minutes_table_adds_up_to_order_attempts_from_files_old_files_and_li
         .collect();
     let files = fixture::write_flush(dir.path(), 5, 0, &old);
     let twins = ingest::sink::minutes_paths(dir.path(), &files[0]);
-    assert_eq!(twins.len(), 2, "{twins:?}");
+    assert_eq!(twins.len(), 3, "{twins:?}");
     assert!(twins[0].starts_with(dir.path().join("order_attempts_minutes/date=2026-11-01")));
     for twin in twins {
         std::fs::remove_file(&twin).expect("rollup file written with the flush");
@@ -111,7 +118,35 @@ async fn the_minutes_table_adds_up_to_order_attempts_from_files_old_files_and_li
     }
     let total = rows(&a, "SELECT sum(attempts) FROM order_attempts_latency_hours").await;
     assert_eq!(total[0][0], Value::from(22 + 90 + 40));
+
+    // The failed attempts with an order, as rows, in any window (whole
+    // minutes or not: they are rows, not counts).
+    for window in [
+        "",
+        "AND ts >= TIMESTAMP '2026-11-01T12:00:31.5Z' AND ts < TIMESTAMP '2026-11-01T12:02:00.1Z'",
+    ] {
+        let failures = rows(
+            &a,
+            &format!(
+                "SELECT ts, order_id FROM order_attempts_failures WHERE true {window} \
+                 ORDER BY ts, order_id"
+            ),
+        )
+        .await;
+        let events = rows(
+            &a,
+            &format!(
+                "SELECT ts, order_id FROM order_attempts WHERE outcome = 'failure' \
+                 AND order_id IS NOT NULL {window} ORDER BY ts, order_id"
+            ),
+        )
+        .await;
+        assert!(failures.len() > 3, "{window}: {failures:?}");
+        assert_eq!(failures, events, "{window}");
+    }
 }
+
+const ORDERS: [&str; 3] = ["ord-a", "ord-b", "ord-c"];
 
 #[tokio::test]
 async fn a_minutes_file_is_read_instead_of_its_event_file() {
@@ -158,8 +193,8 @@ async fn a_compacted_file_stands_for_its_files_only_while_they_are_all_listed() 
         today: chrono::NaiveDate::from_ymd_opt(2026, 11, 25).expect("date"),
     };
     let done = ingest::sink::compact(dir.path(), &options).expect("compact");
-    // One for the minutes, one for the latency hours.
-    assert_eq!((done.written, done.files), (2, 6));
+    // One each for the minutes, the latency hours and the failures.
+    assert_eq!((done.written, done.files), (3, 9));
     // Only the compacted file is left to answer for the three files.
     for files in &flushes {
         for twin in ingest::sink::minutes_paths(dir.path(), &files[0]) {

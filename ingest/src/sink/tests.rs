@@ -404,10 +404,11 @@ fn minutes_are_compacted_per_date_and_partition_and_replaced_files_removed() {
         today: chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
     };
     // Today (11-02) waits for 4 new files; a past date compacts at once.
-    // (Every count below is twice: order_attempts_minutes and
-    // order_attempts_latency_hours are compacted alike.)
+    // (Every count below is three times: order_attempts_minutes,
+    // order_attempts_latency_hours and order_attempts_failures are compacted
+    // alike.)
     let done = compact(dir.path(), &options(4, 600)).unwrap();
-    assert_eq!((done.written, done.files), (2, 6));
+    assert_eq!((done.written, done.files), (3, 9));
     assert_eq!(compacted("2026-11-01").len(), 1);
     assert!(compacted("2026-11-02").is_empty());
     // Three flushes x 600 events of 11-01, one row per minute and key.
@@ -424,9 +425,9 @@ fn minutes_are_compacted_per_date_and_partition_and_replaced_files_removed() {
     // for the grace time, then goes.
     flush(3600);
     let done = compact(dir.path(), &options(4, 600)).unwrap();
-    assert_eq!((done.written, done.files, done.removed), (4, 16, 0));
+    assert_eq!((done.written, done.files, done.removed), (6, 24, 0));
     assert_eq!(compacted("2026-11-01").len(), 2);
-    assert_eq!(compact(dir.path(), &options(4, 0)).unwrap().removed, 2);
+    assert_eq!(compact(dir.path(), &options(4, 0)).unwrap().removed, 3);
     assert_eq!(compacted("2026-11-01").len(), 1);
     assert_eq!((total("2026-11-01"), total("2026-11-02")), (2400, 2400));
 
@@ -438,6 +439,7 @@ fn minutes_are_compacted_per_date_and_partition_and_replaced_files_removed() {
         "rejected_events",
         "order_attempts_minutes",
         "order_attempts_latency_hours",
+        "order_attempts_failures",
     ] {
         for d in ["2026-11-01", "2026-11-02"] {
             for i in 1..=2 {
@@ -457,9 +459,9 @@ fn minutes_are_compacted_per_date_and_partition_and_replaced_files_removed() {
     // 11-01 (past) is compacted anew; 11-02's file goes (nothing replaces
     // it until four new files); 11-01's old one goes once its replacement
     // has been there for the grace time (here: the next round).
-    assert_eq!((done.written, done.removed), (2, 2), "{done:?}");
+    assert_eq!((done.written, done.removed), (3, 3), "{done:?}");
     assert!(compacted("2026-11-02").is_empty());
-    assert_eq!(compact(dir.path(), &options(4, 0)).unwrap().removed, 2);
+    assert_eq!(compact(dir.path(), &options(4, 0)).unwrap().removed, 3);
     assert_eq!(total("2026-11-01"), 1800);
     // No temp file is left.
     assert!(walk(dir.path()).iter().all(|p| !p.ends_with(".tmp")));
