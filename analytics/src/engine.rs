@@ -374,7 +374,26 @@ impl Shared {
         // the filter inside the scan cost ~30 % on wide windows (every row
         // group matches) and saved nothing on narrow ones
         // (scripts/bench-queries.py, BENCHMARKS.md "Queries").
-        let config = SessionConfig::new().with_information_schema(true);
+        //
+        // A join whose build side is estimated under 10 M rows / 100 MB is
+        // broadcast (`CollectLeft`) instead of hash-partitioning both sides:
+        // on two cores, moving every probe row between partitions (the
+        // 10.8 M attempts of a week that `retry_recovery_rate` probes against
+        // its failed orders) cost more than the join itself. And a partial
+        // aggregation that does not halve its rows is skipped after 1 000
+        // of them (grouping by order id barely reduces anything). Together
+        // -11 % on that query over the bench week, no change elsewhere
+        // (BENCHMARKS.md "Queries").
+        let mut config = SessionConfig::new().with_information_schema(true);
+        let options = config.options_mut();
+        options.optimizer.hash_join_single_partition_threshold = 100 << 20;
+        options.optimizer.hash_join_single_partition_threshold_rows = 10_000_000;
+        options
+            .execution
+            .skip_partial_aggregation_probe_ratio_threshold = 0.5;
+        options
+            .execution
+            .skip_partial_aggregation_probe_rows_threshold = 1_000;
         let ctx = SessionContext::new_with_config_rt(config, self.df_runtime.clone());
         for (name, kind) in [
             (ORDER_ATTEMPTS, TableKind::Attempts),
