@@ -282,7 +282,7 @@ async fn list_queries(State(analytics): State<Analytics>) -> Json<Value> {
                 "name": q.name,
                 "purpose": q.purpose,
                 "url": format!("/api/queries/{}", q.name),
-                // Answered from the per-minute counts where it can.
+                // Answered from the derived tables where it can.
                 "minutes_form": q.minutes_sql.is_some(),
                 "params": q.params.iter().map(|p| json!({
                     "name": p.name,
