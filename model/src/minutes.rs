@@ -134,9 +134,10 @@ pub struct Rollup {
     pub time: &'static str,
     /// Its Arrow schema.
     pub schema: fn() -> SchemaRef,
-    /// Counts event rows (per minute, or hour).
+    /// Derives its rows from event rows: counts them (per minute, or hour),
+    /// or selects some of them.
     pub count: fn(&[RecordBatch]) -> Result<RecordBatch, ArrowError>,
-    /// Adds up rows of its own schema.
+    /// Puts rows of its own schema together (adds up counts).
     pub merge: fn(&[RecordBatch]) -> Result<RecordBatch, ArrowError>,
     /// The column whose sum is the number of event rows counted; `None` for
     /// a table of selected rows (one per event row it keeps).

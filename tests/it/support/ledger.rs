@@ -180,10 +180,19 @@ pub(crate) fn assert_exactly_once(data_dir: &Path, topic: &str, expected: &Ledge
         missing.is_empty() && extra.is_empty(),
         "(key, expected rows, stored rows) wrong {missing:?}, unexpected {extra:?}"
     );
-    // Each stored file's minutes file (ingest writes one after it; a crash
-    // in between may leave none) counts exactly its rows.
-    // A count table's weights add up to the file's rows; a table of selected
-    // rows holds exactly what its selection keeps of them.
+    // Each stored file's derived files (ingest writes them after it; a crash
+    // in between may leave none): a count table's weights add up to the
+    // file's rows; a table of selected rows holds exactly what its selection
+    // keeps of them.
+    let read = |p: &Path| -> Vec<RecordBatch> {
+        ParquetRecordBatchReaderBuilder::try_new(File::open(p).unwrap())
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect()
+    };
+    let rows = |batches: &[RecordBatch]| batches.iter().map(|b| b.num_rows() as i64).sum::<i64>();
     for rollup in model::minutes::ROLLUPS {
         for path in parquet_files(&data_dir.join(rollup.events_dir)) {
             let Some(twin) =
@@ -191,17 +200,8 @@ pub(crate) fn assert_exactly_once(data_dir: &Path, topic: &str, expected: &Ledge
             else {
                 continue;
             };
-            let read = |p: &Path| -> Vec<RecordBatch> {
-                ParquetRecordBatchReaderBuilder::try_new(File::open(p).unwrap())
-                    .unwrap()
-                    .build()
-                    .unwrap()
-                    .map(|b| b.unwrap())
-                    .collect()
-            };
             let (stored, derived) = (read(&path), read(&twin));
-            let rows: i64 = stored.iter().map(|b| b.num_rows() as i64).sum();
-            let (counted, expected): (i64, i64) = match rollup.weight {
+            let (counted, expected) = match rollup.weight {
                 Some(weight) => {
                     let counted: i64 = derived
                         .iter()
@@ -210,10 +210,10 @@ pub(crate) fn assert_exactly_once(data_dir: &Path, topic: &str, expected: &Ledge
                             n.as_primitive::<Int64Type>().values().iter().sum::<i64>()
                         })
                         .sum();
-                    (counted, rows)
+                    (counted, rows(&stored))
                 }
                 None => (
-                    derived.iter().map(|b| b.num_rows() as i64).sum(),
+                    rows(&derived),
                     (rollup.count)(&stored).unwrap().num_rows() as i64,
                 ),
             };
