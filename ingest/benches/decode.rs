@@ -1,7 +1,7 @@
 //! Decoder throughput on simulator traffic, against arrow-json as the peer.
 //!
 //! `cargo bench -p ingest --bench decode`. Every benchmark decodes the same
-//! 100 000 simulator events (~350–400 bytes each); throughput is in events/s.
+//! 100 000 simulator events (~413 bytes each); throughput is in events/s.
 //! - `decode/orderpulse`: our decoder, every CONTRACT rule, user-key HMAC,
 //!   duplicate window, batches of 8 192 rows finished as Arrow.
 //! - `decode/arrow_json`: arrow-json's `ReaderBuilder` decoder on the same
@@ -9,16 +9,19 @@
 //!   into dictionary types, so it decodes those columns as `Utf8` (cheaper
 //!   than what we build); `decode/arrow_json_cast_to_dictionaries` adds the
 //!   cast to our exact column types.
-//! - `parse/*`: just the JSON layer: the decoder's own scanner, and the same
-//!   work (capture the 22 known fields, borrowed strings, skip the rest)
-//!   done through a serde visitor by sonic-rs, serde_json and simd-json —
-//!   the measurement behind writing the scanner.
+//! - `parse/*`: just the JSON layer: the decoder's own (`scanner`: its fast
+//!   pass, else the scanner), and the same work (capture the 22 known
+//!   fields, borrowed strings, skip the rest) done through a serde visitor by
+//!   sonic-rs, serde_json and simd-json — the measurement behind writing the
+//!   scanner.
+//!
+//! `DECODE_PAIRS=N` runs N side-by-side rounds instead (see [`paired_rounds`]).
 
 use std::hint::black_box;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema};
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use ingest::decode::bench_support::parse_scanner;
 use ingest::decode::{Decoder, DecoderConfig, Source, UserKeyHasher};
 use ingest::simulate::{SimConfig, Simulator};
@@ -116,19 +119,7 @@ fn bench_decode(c: &mut Criterion) {
         b.iter_batched(
             decoder,
             |mut d| {
-                let mut rows = 0;
-                for (i, v) in values.iter().enumerate() {
-                    let src = Source {
-                        offset: i as i64,
-                        ..src
-                    };
-                    d.decode(black_box(v), &src);
-                    if d.pending_rows() >= BATCH_ROWS {
-                        rows += d.finish_batch().expect("batch").num_rows();
-                    }
-                }
-                rows += d.finish_batch().expect("batch").num_rows();
-                assert_eq!(rows, EVENTS);
+                assert_eq!(decode_all(&mut d, &values, &src), EVENTS);
                 d
             },
             BatchSize::PerIteration,
@@ -186,6 +177,79 @@ fn bench_decode(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// Decodes every value with `d`, finishing a batch every [`BATCH_ROWS`] rows;
+/// the rows decoded.
+fn decode_all(d: &mut Decoder, values: &[Vec<u8>], src: &Source<'_>) -> usize {
+    let mut rows = 0;
+    for (i, v) in values.iter().enumerate() {
+        let src = Source {
+            offset: i as i64,
+            ..*src
+        };
+        d.decode(black_box(v), &src);
+        if d.pending_rows() >= BATCH_ROWS {
+            rows += d.finish_batch().expect("batch").num_rows();
+        }
+    }
+    rows + d.finish_batch().expect("batch").num_rows()
+}
+
+/// `DECODE_PAIRS=N cargo bench -p ingest --bench decode`: instead of the
+/// criterion benchmarks, N rounds that each time our decoder and arrow-json
+/// (plain, then with the cast) on the same events, one right after the other
+/// (in alternating order), and print the median of the per-round ratios. On a VM whose speed
+/// drifts by 10-20 % between criterion's groups, the ratio of neighbouring
+/// runs is the steadier number.
+fn paired_rounds(rounds: usize) {
+    let values = events();
+    let mut ndjson = Vec::new();
+    for v in &values {
+        ndjson.extend_from_slice(v);
+        ndjson.push(b'\n');
+    }
+    let src = Source {
+        topic: "order-attempts",
+        partition: 0,
+        offset: 0,
+        now_ms: START_MS + 3 * 3_600_000,
+    };
+    let time = |f: &mut dyn FnMut() -> usize| {
+        let start = std::time::Instant::now();
+        assert_eq!(f(), EVENTS);
+        start.elapsed().as_secs_f64()
+    };
+    let (mut ours, mut plain, mut cast) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Who goes first alternates, so neither side always inherits the
+        // other's caches and freed memory.
+        if round % 2 == 1 {
+            plain.push(time(&mut || arrow_json_rows(black_box(&ndjson), false)));
+            cast.push(time(&mut || arrow_json_rows(black_box(&ndjson), true)));
+        }
+        let mut d = decoder();
+        ours.push(time(&mut || decode_all(&mut d, &values, &src)));
+        if round % 2 == 0 {
+            plain.push(time(&mut || arrow_json_rows(black_box(&ndjson), false)));
+            cast.push(time(&mut || arrow_json_rows(black_box(&ndjson), true)));
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let rate = |secs: f64| EVENTS as f64 / secs / 1e6;
+    let ratios = |peer: &[f64]| median(peer.iter().zip(&ours).map(|(p, o)| p / o).collect());
+    println!(
+        "{rounds} paired rounds, medians: orderpulse {:.3} M events/s, arrow_json {:.3} M/s \
+         (ratio {:.2}x), arrow_json_cast_to_dictionaries {:.3} M/s (ratio {:.2}x)",
+        rate(median(ours.clone())),
+        rate(median(plain.clone())),
+        ratios(&plain),
+        rate(median(cast.clone())),
+        ratios(&cast),
+    );
 }
 
 /// Decodes NDJSON with arrow-json into [`peer_schema`]`(false)`; with `cast`,
@@ -386,4 +450,14 @@ mod visitor {
 }
 
 criterion_group!(benches, bench_decode);
-criterion_main!(benches);
+
+fn main() {
+    match std::env::var("DECODE_PAIRS").map(|n| n.parse::<usize>()) {
+        Ok(Ok(rounds)) if rounds > 0 => paired_rounds(rounds),
+        Ok(_) => panic!("DECODE_PAIRS must be a positive number of rounds"),
+        Err(_) => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}

@@ -317,7 +317,8 @@ fn clip(s: &str) -> String {
 /// JSON parsers. Not a stable API.
 #[doc(hidden)]
 pub mod bench_support {
-    /// Parses one line with the decoder's scanner; true for an object.
+    /// Parses one line as the decoder does (the fast pass, else the
+    /// scanner); true for an object.
     pub fn parse_scanner(line: &str) -> bool {
         let mut ev = super::raw::RawEvent::default();
         matches!(super::raw::parse(line, &mut ev), Ok(None))

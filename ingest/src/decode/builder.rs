@@ -9,11 +9,11 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, DictionaryArray, Int32Array, Int64Array, RecordBatch, StringArray, StringBuilder,
-    TimestampMillisecondArray,
+    ArrayRef, DictionaryArray, Int32Array, Int64Array, PrimitiveArray, RecordBatch, StringArray,
+    StringBuilder, TimestampMillisecondArray,
 };
-use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer};
-use arrow::datatypes::Int32Type;
+use arrow::buffer::{BooleanBuffer, NullBuffer};
+use arrow::datatypes::{ArrowPrimitiveType, Int32Type, Int64Type};
 use model::schema::{order_attempts_schema, rejected_events_schema};
 use model::vocab::{Channel, FailureCause, Outcome, PaymentMethod, Stage};
 
@@ -32,57 +32,28 @@ pub struct Source<'a> {
     pub now_ms: i64,
 }
 
-/// A validity bitmap grown one row at a time (Arrow's bit order: row `n` is
-/// bit `n % 64` of word `n / 64`, little-endian). `None` at the end when every
-/// row was valid, as arrow's own builders do.
-#[derive(Default)]
-struct Validity {
-    words: Vec<u64>,
-    len: usize,
-    nulls: usize,
-}
-
-impl Validity {
-    fn with_capacity(rows: usize) -> Self {
-        Self {
-            words: Vec::with_capacity(rows.div_ceil(64)),
-            len: 0,
-            nulls: 0,
+/// The null buffer of a column whose null rows hold `-1`, a value no valid
+/// row has (dictionary keys, and integers validated to be at least 0), with
+/// those rows set to 0 as arrow's own builders leave them; `None` when no
+/// row is null. One pass at `finish` instead of a bit pushed per row.
+fn take_nulls<T: Copy + PartialOrd + Default>(values: &mut [T]) -> Option<NullBuffer> {
+    let zero = T::default();
+    let valid = BooleanBuffer::collect_bool(values.len(), |i| values[i] >= zero);
+    if valid.count_set_bits() == values.len() {
+        return None;
+    }
+    for v in values.iter_mut() {
+        if *v < zero {
+            *v = zero;
         }
     }
-
-    #[inline]
-    fn push(&mut self, valid: bool) {
-        let bit = self.len % 64;
-        if bit == 0 {
-            self.words.push(0);
-        }
-        if let Some(w) = self.words.last_mut() {
-            *w |= u64::from(valid) << bit;
-        }
-        self.nulls += usize::from(!valid);
-        self.len += 1;
-    }
-
-    fn finish(&mut self) -> Option<NullBuffer> {
-        let words = std::mem::take(&mut self.words);
-        let len = std::mem::take(&mut self.len);
-        if std::mem::take(&mut self.nulls) == 0 {
-            return None;
-        }
-        let bytes: Vec<u64> = words.into_iter().map(u64::to_le).collect();
-        Some(NullBuffer::new(BooleanBuffer::new(
-            Buffer::from_vec(bytes),
-            0,
-            len,
-        )))
-    }
+    Some(NullBuffer::new(valid))
 }
 
 /// A dictionary column whose dictionary begins with a fixed vocabulary.
 struct VocabBuilder {
+    /// `-1` for a null row.
     keys: Vec<i32>,
-    nulls: Validity,
     vocab: &'static [&'static str],
     extra: Interner,
 }
@@ -91,7 +62,6 @@ impl VocabBuilder {
     fn new(vocab: &'static [&'static str], rows: usize) -> Self {
         Self {
             keys: Vec::with_capacity(rows),
-            nulls: Validity::with_capacity(rows),
             vocab,
             extra: Interner::default(),
         }
@@ -101,7 +71,6 @@ impl VocabBuilder {
     #[inline]
     fn append_known(&mut self, i: usize) {
         self.keys.push(i as i32);
-        self.nulls.push(true);
     }
 
     #[inline]
@@ -109,10 +78,9 @@ impl VocabBuilder {
         let key = match v {
             Some(Vocab::Known(i)) => *i as i32,
             Some(Vocab::Unknown(s)) => self.vocab.len() as i32 + self.extra.intern(s),
-            None => 0,
+            None => -1,
         };
         self.keys.push(key);
-        self.nulls.push(v.is_some());
     }
 
     fn finish(&mut self) -> Result<ArrayRef> {
@@ -121,14 +89,14 @@ impl VocabBuilder {
             values.append_value(v);
         }
         self.extra.drain_into(&mut values);
-        dictionary(&mut self.keys, &mut self.nulls, values.finish())
+        dictionary(&mut self.keys, values.finish())
     }
 }
 
 /// A dictionary column of open but repetitive strings.
 struct InternBuilder {
+    /// `-1` for a null row.
     keys: Vec<i32>,
-    nulls: Validity,
     dict: Interner,
 }
 
@@ -142,7 +110,6 @@ impl InternBuilder {
     fn with_capacity(rows: usize) -> Self {
         Self {
             keys: Vec::with_capacity(rows),
-            nulls: Validity::with_capacity(rows),
             dict: Interner::default(),
         }
     }
@@ -151,10 +118,9 @@ impl InternBuilder {
     fn append(&mut self, v: Option<&str>) {
         let key = match v {
             Some(s) => self.dict.intern(s),
-            None => 0,
+            None => -1,
         };
         self.keys.push(key);
-        self.nulls.push(v.is_some());
     }
 
     /// For a column that nearly always repeats its previous value.
@@ -165,18 +131,19 @@ impl InternBuilder {
             _ => self.dict.intern(s),
         };
         self.keys.push(key);
-        self.nulls.push(true);
     }
 
     fn finish(&mut self) -> Result<ArrayRef> {
         let mut values = StringBuilder::new();
         self.dict.drain_into(&mut values);
-        dictionary(&mut self.keys, &mut self.nulls, values.finish())
+        dictionary(&mut self.keys, values.finish())
     }
 }
 
-fn dictionary(keys: &mut Vec<i32>, nulls: &mut Validity, values: StringArray) -> Result<ArrayRef> {
-    let keys = Int32Array::new(std::mem::take(keys).into(), nulls.finish());
+fn dictionary(keys: &mut Vec<i32>, values: StringArray) -> Result<ArrayRef> {
+    let mut keys = std::mem::take(keys);
+    let nulls = take_nulls(&mut keys);
+    let keys = Int32Array::new(keys.into(), nulls);
     let array = DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values))?;
     Ok(Arc::new(array))
 }
@@ -387,12 +354,9 @@ pub(crate) struct AttemptsBuilder {
     browser: InternBuilder,
     network: InternBuilder,
     latency_ms: Vec<i64>,
-    latency_nulls: Validity,
     amount_minor: Vec<i64>,
-    amount_nulls: Validity,
     currency: InternBuilder,
     attempt: Vec<i32>,
-    attempt_nulls: Validity,
     kafka_topic: InternBuilder,
     kafka_partition: Vec<i32>,
     kafka_offset: Vec<i64>,
@@ -433,12 +397,9 @@ impl AttemptsBuilder {
             browser: InternBuilder::with_capacity(rows),
             network: InternBuilder::with_capacity(rows),
             latency_ms: Vec::with_capacity(rows),
-            latency_nulls: Validity::with_capacity(rows),
             amount_minor: Vec::with_capacity(rows),
-            amount_nulls: Validity::with_capacity(rows),
             currency: InternBuilder::with_capacity(rows),
             attempt: Vec::with_capacity(rows),
-            attempt_nulls: Validity::with_capacity(rows),
             kafka_topic: InternBuilder::with_capacity(rows),
             kafka_partition: Vec::with_capacity(rows),
             kafka_offset: Vec::with_capacity(rows),
@@ -476,14 +437,10 @@ impl AttemptsBuilder {
         self.os.append(ev.os);
         self.browser.append(ev.browser);
         self.network.append(ev.network);
-        push_opt(&mut self.latency_ms, &mut self.latency_nulls, ev.latency_ms);
-        push_opt(
-            &mut self.amount_minor,
-            &mut self.amount_nulls,
-            ev.amount_minor,
-        );
+        push_opt(&mut self.latency_ms, ev.latency_ms);
+        push_opt(&mut self.amount_minor, ev.amount_minor);
         self.currency.append(ev.currency);
-        push_opt(&mut self.attempt, &mut self.attempt_nulls, ev.attempt);
+        push_opt(&mut self.attempt, ev.attempt);
         self.kafka_topic.append_repeating(src.topic);
         self.kafka_partition.push(src.partition);
         self.kafka_offset.push(src.offset);
@@ -522,19 +479,10 @@ impl AttemptsBuilder {
             self.os.finish()?,
             self.browser.finish()?,
             self.network.finish()?,
-            Arc::new(Int64Array::new(
-                std::mem::take(&mut self.latency_ms).into(),
-                self.latency_nulls.finish(),
-            )),
-            Arc::new(Int64Array::new(
-                std::mem::take(&mut self.amount_minor).into(),
-                self.amount_nulls.finish(),
-            )),
+            int_column::<Int64Type>(&mut self.latency_ms),
+            int_column::<Int64Type>(&mut self.amount_minor),
             self.currency.finish()?,
-            Arc::new(Int32Array::new(
-                std::mem::take(&mut self.attempt).into(),
-                self.attempt_nulls.finish(),
-            )),
+            int_column::<Int32Type>(&mut self.attempt),
             self.kafka_topic.finish()?,
             Arc::new(Int32Array::from(std::mem::take(&mut self.kafka_partition))),
             Arc::new(Int64Array::from(std::mem::take(&mut self.kafka_offset))),
@@ -544,10 +492,19 @@ impl AttemptsBuilder {
     }
 }
 
+/// An optional integer validated to be at least 0: `-1` marks a null row
+/// (see [`take_nulls`]).
 #[inline]
-fn push_opt<T: Default>(values: &mut Vec<T>, nulls: &mut Validity, v: Option<T>) {
-    nulls.push(v.is_some());
-    values.push(v.unwrap_or_default());
+fn push_opt<T: From<i8> + PartialOrd + Default>(values: &mut Vec<T>, v: Option<T>) {
+    debug_assert!(v.as_ref().is_none_or(|n| *n >= T::default()));
+    values.push(v.unwrap_or(T::from(-1)));
+}
+
+/// An integer column from [`push_opt`]'s values.
+fn int_column<T: ArrowPrimitiveType>(values: &mut Vec<T::Native>) -> ArrayRef {
+    let mut values = std::mem::take(values);
+    let nulls = take_nulls(&mut values);
+    Arc::new(PrimitiveArray::<T>::new(values.into(), nulls))
 }
 
 /// One rejected record (or NDJSON line) with its reason and source.
@@ -648,21 +605,22 @@ mod tests {
     }
 
     #[test]
-    fn validity_matches_arrow_bit_order_and_is_none_without_nulls() {
-        let mut v = Validity::with_capacity(4);
-        for _ in 0..130 {
-            v.push(true);
-        }
-        assert!(v.finish().is_none());
+    fn nulls_from_the_sentinel_match_arrow_bit_order_and_are_none_without_nulls() {
+        let mut all_valid: Vec<i32> = (0..130).collect();
+        assert!(take_nulls(&mut all_valid).is_none());
+        assert_eq!(all_valid, (0..130).collect::<Vec<_>>());
         let pattern: Vec<bool> = (0..200).map(|n| n % 3 != 0 && n != 64).collect();
-        for &b in &pattern {
-            v.push(b);
-        }
-        let nulls = v.finish().expect("has nulls");
+        let mut values: Vec<i64> = pattern
+            .iter()
+            .enumerate()
+            .map(|(n, &valid)| if valid { n as i64 } else { -1 })
+            .collect();
+        let nulls = take_nulls(&mut values).expect("has nulls");
         assert_eq!(nulls.len(), 200);
         let got: Vec<bool> = (0..200).map(|n| nulls.is_valid(n)).collect();
         assert_eq!(got, pattern);
         assert_eq!(nulls.null_count(), pattern.iter().filter(|b| !**b).count());
+        assert!(values.iter().all(|&v| v >= 0), "null rows are set to 0");
     }
 
     #[test]

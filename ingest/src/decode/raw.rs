@@ -11,6 +11,13 @@
 //! never parses floats (a float is always the wrong type for our fields), and
 //! copies a string only when it has escapes.
 //!
+//! Two passes share the work. [`fast::object`] takes the common case — a flat
+//! object on one line, without escapes or control characters — with the
+//! positions of all its quotes found up front in one vectorised pass; it gives
+//! up on anything else, every error included, and the scanner then parses the
+//! text from the start. So the scanner alone decides what is valid JSON, and
+//! the tests check that the fast pass finds exactly what the scanner finds.
+//!
 //! Nesting is walked iteratively and limited to [`MAX_DEPTH`] levels, so hostile
 //! input cannot overflow the stack.
 
@@ -19,6 +26,7 @@ use std::borrow::Cow;
 pub(crate) use fields::F;
 use keys::{long_key, low_bytes, short_key, special_bytes, word_at};
 
+mod fast;
 mod fields;
 mod keys;
 
@@ -143,6 +151,14 @@ impl Default for RawEvent<'_> {
 }
 
 impl<'a> RawEvent<'a> {
+    /// Forgets what a failed fast pass found (it never writes escapes).
+    #[cold]
+    fn clear(&mut self) {
+        self.slots = [Slot::EMPTY; F::COUNT];
+        self.unknown_fields = 0;
+        self.repeated = None;
+    }
+
     /// The value of `f`, its text lent from the line or the scratch buffer.
     #[inline(always)]
     pub(crate) fn val(&self, f: F) -> Lent<'_> {
@@ -222,7 +238,9 @@ fn int_value(lexeme: &str) -> Lent<'static> {
     }
 }
 
-/// Parses one line (or one whole message) of JSON text into `ev`.
+/// Parses one line (or one whole message) of JSON text into `ev`: by
+/// [`fast::object`] when it is a flat object without escapes, else by the
+/// scanner.
 ///
 /// `Ok(None)`: it was an object and `ev` holds its known fields.
 /// `Ok(Some(kind))`: valid JSON, but a `kind` ("array", "string", …), not an object.
@@ -235,6 +253,15 @@ pub(crate) fn parse<'a>(
         return Err("invalid JSON: text longer than 4 GiB".into());
     }
     ev.text = text;
+    if fast::object(text, ev).is_some() {
+        return Ok(None);
+    }
+    ev.clear();
+    scan(text, ev)
+}
+
+/// [`parse`] by the scanner alone: any JSON text, every error named.
+fn scan<'a>(text: &'a str, ev: &mut RawEvent<'a>) -> Result<Option<&'static str>, String> {
     let mut s = Scanner {
         text,
         b: text.as_bytes(),

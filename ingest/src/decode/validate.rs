@@ -248,9 +248,16 @@ fn wrong_type(f: F, expected: &str, got: Kind) -> Refusal {
     )
 }
 
-/// Whether `s` has more than `max` characters (bytes first: it is cheaper).
+/// Whether `s` has more than `max` characters (bytes first: it is cheaper,
+/// and inline, as every string field asks).
+#[inline(always)]
 fn longer_than(s: &str, max: usize) -> bool {
-    s.len() > max && s.chars().nth(max).is_some()
+    s.len() > max && more_chars_than(s, max)
+}
+
+#[cold]
+fn more_chars_than(s: &str, max: usize) -> bool {
+    s.chars().nth(max).is_some()
 }
 
 #[inline(always)]

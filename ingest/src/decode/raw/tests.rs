@@ -318,6 +318,109 @@ proptest! {
     }
 }
 
+// ---- the fast pass against the scanner ----------------------------------------
+
+/// Every field the two passes found, as values.
+fn found<'a>(ev: &mut RawEvent<'a>) -> Vec<Val<'a>> {
+    F::ALL.iter().map(|&f| ev.take(f)).collect()
+}
+
+/// When the fast pass takes `text`, the scanner finds the same object.
+fn fast_agrees_with_scanner(text: &str) -> Result<bool, TestCaseError> {
+    let mut fast_ev = RawEvent::default();
+    if fast::object(text, &mut fast_ev).is_none() {
+        return Ok(false);
+    }
+    let mut scan_ev = RawEvent::default();
+    prop_assert_eq!(scan(text, &mut scan_ev), Ok(None), "{:?}", text);
+    prop_assert_eq!(fast_ev.unknown_fields, scan_ev.unknown_fields, "{:?}", text);
+    prop_assert_eq!(fast_ev.repeated, scan_ev.repeated, "{:?}", text);
+    prop_assert_eq!(found(&mut fast_ev), found(&mut scan_ev), "{:?}", text);
+    Ok(true)
+}
+
+/// A flat object over every field name and some others, with values of every
+/// type, spaced or not, sometimes with a key twice.
+fn flat_object() -> impl Strategy<Value = String> {
+    let mut names: Vec<String> = F::ALL.iter().map(|f| f.name().to_string()).collect();
+    names.extend(["x", "", "event_idx", "a_very_long_unknown_key_name", "é"].map(String::from));
+    let value = prop_oneof![
+        Just("null".to_string()),
+        Just("true".to_string()),
+        Just("false".to_string()),
+        any::<i64>().prop_map(|n| n.to_string()),
+        any::<u64>().prop_map(|n| n.to_string()),
+        "[1-9][0-9]{19,23}".prop_map(|n| n.to_string()),
+        (any::<i32>(), 0u32..1000).prop_map(|(a, b)| format!("{a}.{b}")),
+        (any::<i32>(), -30i32..30).prop_map(|(a, e)| format!("{a}e{e}")),
+        (any::<i16>(), 0u32..99, 0i32..30).prop_map(|(a, b, e)| format!("{a}.{b}E+{e}")),
+        prop::sample::select(vec!["0", "-0", "0.0", "-0e0", "1E2"]).prop_map(String::from),
+        "[^\\\\\"\\p{Cc}]{0,40}".prop_map(|s| format!("\"{s}\"")),
+    ];
+    (
+        prop::collection::vec((prop::sample::select(names), value), 0..26),
+        prop::sample::select(vec!["", " ", "  "]),
+    )
+        .prop_map(|(kv, sp)| {
+            let body: Vec<String> = kv
+                .iter()
+                .map(|(k, v)| format!("{sp}\"{k}\"{sp}:{sp}{v}{sp}"))
+                .collect();
+            format!("{sp}{{{}}}{sp}", body.join(","))
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fast_pass_agrees_with_the_scanner_on_flat_objects(text in flat_object()) {
+        prop_assert!(fast_agrees_with_scanner(&text)?, "the fast pass gave up on {:?}", text);
+    }
+
+    #[test]
+    fn fast_pass_agrees_with_the_scanner_on_any_json(text in json_value()) {
+        fast_agrees_with_scanner(&text)?;
+    }
+
+    #[test]
+    fn fast_pass_agrees_with_the_scanner_on_broken_json(text in mutated()) {
+        fast_agrees_with_scanner(&text)?;
+    }
+}
+
+#[test]
+fn fast_pass_leaves_escapes_control_characters_nesting_and_errors_to_the_scanner() {
+    let line = r#"{"event_id":"e1","ts":1793491200003,"outcome":"success","latency_ms":522}"#;
+    assert!(fast_agrees_with_scanner(line).unwrap());
+    let long = format!(r#"{{"error_message":"{}"}}"#, "x".repeat(fast::MAX_LEN));
+    for text in [
+        r#"{"event_id":"e\"1"}"#,
+        "{\"event_id\":\t\"e1\"}",
+        "{\"event_id\":\"e1\"}\n",
+        r#"{"event_id":"e1","x":[1]}"#,
+        r#"{"event_id":"e1","x":{}}"#,
+        r#"{"event_id":"e1",}"#,
+        r#"{"event_id":"e1""#,
+        r#"{"event_id":01}"#,
+        r#"{"event_id":nul}"#,
+        r#"{"event_id":"e1"} x"#,
+        r#"["event_id"]"#,
+        &long,
+    ] {
+        let mut ev = RawEvent::default();
+        assert!(fast::object(text, &mut ev).is_none(), "{text:?}");
+    }
+    // …and the whole parse still reads them as the scanner does.
+    assert_eq!(
+        obj(&long).take(F::ErrorMessage),
+        Val::Str(Cow::Owned("x".repeat(fast::MAX_LEN)))
+    );
+    let mut ev = obj(r#"{"event_id":"e\"1","x":[1]}"#);
+    assert_eq!(ev.take(F::EventId), Val::Str(Cow::Owned("e\"1".into())));
+    assert_eq!(ev.unknown_fields, 1);
+}
+
 #[test]
 fn keys_matched_a_word_at_a_time_agree_with_from_key() {
     let mut keys: Vec<String> = vec![String::new()];
