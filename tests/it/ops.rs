@@ -48,7 +48,7 @@ fn produce(broker: &TansuBroker, seed: &str) -> u64 {
         ])
         .args(["--seed", seed, "--scenario", "malformed:share=0.05"])
         .args(["--start", &(ledger::now_ms() - 3_600_000).to_string()])
-        .args(["--duration", "2m", "--rate", "100"])
+        .args(["--duration", "2m", "--rate", "100", "--flat"])
         .output()
         .expect("run simulate");
     acknowledged(&out)
