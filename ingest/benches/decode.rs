@@ -86,6 +86,27 @@ fn decoder() -> Decoder {
     Decoder::new(DecoderConfig::new(users))
 }
 
+/// The same events as one NDJSON text, for arrow-json.
+fn ndjson(values: &[Vec<u8>]) -> Vec<u8> {
+    let mut text = Vec::with_capacity(values.iter().map(|v| v.len() + 1).sum());
+    for v in values {
+        text.extend_from_slice(v);
+        text.push(b'\n');
+    }
+    text
+}
+
+/// Where the events come from: their topic, and an ingest clock 3 h after
+/// the first event.
+fn source() -> Source<'static> {
+    Source {
+        topic: "order-attempts",
+        partition: 0,
+        offset: 0,
+        now_ms: START_MS + 3 * 3_600_000,
+    }
+}
+
 fn bench_decode(c: &mut Criterion) {
     let values = events();
     let bytes: usize = values.iter().map(Vec::len).sum();
@@ -93,20 +114,11 @@ fn bench_decode(c: &mut Criterion) {
         "{EVENTS} simulator events, {:.0} bytes each on average",
         bytes as f64 / EVENTS as f64
     );
-    let mut ndjson = Vec::with_capacity(bytes + EVENTS);
-    for v in &values {
-        ndjson.extend_from_slice(v);
-        ndjson.push(b'\n');
-    }
+    let ndjson = ndjson(&values);
 
     // Sanity: both sides really decode every event (outside the timing).
     let mut d = decoder();
-    let src = Source {
-        topic: "order-attempts",
-        partition: 0,
-        offset: 0,
-        now_ms: START_MS + 3 * 3_600_000,
-    };
+    let src = source();
     let accepted: u32 = values.iter().map(|v| d.decode(v, &src).accepted).sum();
     assert_eq!(accepted as usize, EVENTS, "{:?}", d.take_rejected().first());
     assert_eq!(arrow_json_rows(&ndjson, false), EVENTS);
@@ -199,22 +211,13 @@ fn decode_all(d: &mut Decoder, values: &[Vec<u8>], src: &Source<'_>) -> usize {
 /// `DECODE_PAIRS=N cargo bench -p ingest --bench decode`: instead of the
 /// criterion benchmarks, N rounds that each time our decoder and arrow-json
 /// (plain, then with the cast) on the same events, one right after the other
-/// (in alternating order), and print the median of the per-round ratios. On a VM whose speed
-/// drifts by 10-20 % between criterion's groups, the ratio of neighbouring
-/// runs is the steadier number.
+/// (in alternating order), and print the median of the per-round ratios. On a
+/// VM whose speed drifts by 20-40 % between criterion's groups, the ratio of
+/// neighbouring runs is the steadier number.
 fn paired_rounds(rounds: usize) {
     let values = events();
-    let mut ndjson = Vec::new();
-    for v in &values {
-        ndjson.extend_from_slice(v);
-        ndjson.push(b'\n');
-    }
-    let src = Source {
-        topic: "order-attempts",
-        partition: 0,
-        offset: 0,
-        now_ms: START_MS + 3 * 3_600_000,
-    };
+    let ndjson = ndjson(&values);
+    let src = source();
     let time = |f: &mut dyn FnMut() -> usize| {
         let start = std::time::Instant::now();
         assert_eq!(f(), EVENTS);

@@ -24,7 +24,7 @@
 use std::borrow::Cow;
 
 pub(crate) use fields::F;
-use keys::{long_key, low_bytes, short_key, special_bytes, word_at};
+use keys::{field, special_bytes, word_at};
 
 mod fast;
 mod fields;
@@ -387,7 +387,7 @@ impl<'a> Scanner<'a> {
                 return None;
             }
             self.i = start + len as usize + 1;
-            return Some(short_key(len, low_bytes(w0, len)));
+            return Some(field(len, w0, 0));
         }
         let w1 = word_at(self.b, start + 8)?;
         let flags = special_bytes(w1);
@@ -399,10 +399,7 @@ impl<'a> Scanner<'a> {
             return None;
         }
         self.i = start + 8 + len as usize + 1;
-        Some(match len {
-            0 => short_key(8, w0),
-            _ => long_key(len, w0, low_bytes(w1, len)),
-        })
+        Some(field(8 + len, w0, w1))
     }
 
     #[cold]

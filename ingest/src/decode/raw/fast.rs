@@ -12,7 +12,7 @@
 
 use wide::u8x16;
 
-use super::keys::{long_key, low_bytes, short_key, word_at};
+use super::keys::{field, word_at};
 use super::{F, Kind, RawEvent, Scanner};
 
 /// Longest text taken here.
@@ -199,21 +199,15 @@ fn next_quote(quotes: &Mask, from: usize) -> Option<usize> {
 #[inline(always)]
 fn key(b: &[u8], text: &str, start: usize, end: usize) -> Option<F> {
     let len = end - start;
-    if len <= 8 {
-        if let Some(w) = word_at(b, start) {
-            let w = if len == 8 {
-                w
-            } else {
-                low_bytes(w, len as u32)
-            };
-            return short_key(len as u32, w);
+    if len <= 16 {
+        let w1 = if len > 8 {
+            word_at(b, start + 8)
+        } else {
+            Some(0)
+        };
+        if let (Some(w0), Some(w1)) = (word_at(b, start), w1) {
+            return field(len as u32, w0, w1);
         }
-    } else if len <= 16
-        && let (Some(w0), Some(w1)) = (word_at(b, start), word_at(b, start + 8))
-    {
-        let n = (len - 8) as u32;
-        let w1 = if n == 8 { w1 } else { low_bytes(w1, n) };
-        return long_key(n, w0, w1);
     }
     F::from_key(text.get(start..end)?)
 }

@@ -31,13 +31,26 @@ pub(super) fn special_bytes(x: u64) -> u64 {
 
 /// The low `n` bytes of `w` (n < 8).
 #[inline(always)]
-pub(super) fn low_bytes(w: u64, n: u32) -> u64 {
+fn low_bytes(w: u64, n: u32) -> u64 {
     w & ((1u64 << (8 * n)) - 1)
+}
+
+/// The field of a plain key of `len` ≤ 16 bytes whose first eight bytes are
+/// `w0` and next eight `w1` (little-endian; bytes past the key are ignored,
+/// and `w1` is not read for a key of at most eight).
+#[inline(always)]
+pub(super) fn field(len: u32, w0: u64, w1: u64) -> Option<F> {
+    let masked = |w, n| if n >= 8 { w } else { low_bytes(w, n) };
+    if len <= 8 {
+        short_key(len, masked(w0, len))
+    } else {
+        long_key(len - 8, w0, masked(w1, len - 8))
+    }
 }
 
 /// The field of a key of `len` ≤ 8 bytes whose bytes are `w` (little-endian).
 #[inline(always)]
-pub(super) fn short_key(len: u32, w: u64) -> Option<F> {
+fn short_key(len: u32, w: u64) -> Option<F> {
     match (len, w) {
         // event_id
         (8, 0x6469_5f74_6e65_7665) => Some(F::EventId),
@@ -73,7 +86,7 @@ pub(super) fn short_key(len: u32, w: u64) -> Option<F> {
 
 /// The field of a key of 8 + `len` bytes (`len` ≤ 8): words `w0`, `w1`.
 #[inline(always)]
-pub(super) fn long_key(len: u32, w0: u64, w1: u64) -> Option<F> {
+fn long_key(len: u32, w0: u64, w1: u64) -> Option<F> {
     match (len, w0, w1) {
         // failure_cause
         (5, 0x5f65_7275_6c69_6166, 0x0000_0065_7375_6163) => Some(F::FailureCause),
