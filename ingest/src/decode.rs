@@ -31,7 +31,7 @@ pub use validate::ERROR_MESSAGE_MAX_CHARS;
 
 use crate::Result;
 use builder::AttemptsBuilder;
-use raw::RawEvent;
+use raw::{KeyOrder, RawEvent};
 
 /// Largest message value accepted: 1 MiB.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
@@ -114,6 +114,8 @@ pub struct Decoder {
     rows: AttemptsBuilder,
     rejected: Vec<Rejected>,
     stats: DecodeStats,
+    /// The key order of recent objects, which the JSON fast pass expects.
+    key_order: KeyOrder,
 }
 
 impl Decoder {
@@ -124,6 +126,7 @@ impl Decoder {
             rows: AttemptsBuilder::with_capacity(1024),
             rejected: Vec::new(),
             stats: DecodeStats::default(),
+            key_order: KeyOrder::default(),
         }
     }
 
@@ -190,7 +193,7 @@ impl Decoder {
         // when that fails and the text has several lines is it NDJSON (the
         // newline test is left to this rare path).
         let mut ev = RawEvent::default();
-        match raw::parse(trimmed, &mut ev) {
+        match raw::parse(trimmed, &mut ev, &mut self.key_order) {
             Ok(shape) => {
                 self.accept_or_reject(shape, &ev, trimmed, src, 0, out);
                 return;
@@ -236,7 +239,7 @@ impl Decoder {
 
     fn decode_line(&mut self, line: &str, src: &Source<'_>, n: u32, out: &mut MessageOutcome) {
         let mut ev = RawEvent::default();
-        match raw::parse(line, &mut ev) {
+        match raw::parse(line, &mut ev, &mut self.key_order) {
             Ok(shape) => self.accept_or_reject(shape, &ev, line, src, n, out),
             Err(e) => {
                 let detail = clip(&e);
@@ -317,11 +320,17 @@ fn clip(s: &str) -> String {
 /// JSON parsers. Not a stable API.
 #[doc(hidden)]
 pub mod bench_support {
-    /// Parses one line as the decoder does (the fast pass, else the
-    /// scanner); true for an object.
-    pub fn parse_scanner(line: &str) -> bool {
-        let mut ev = super::raw::RawEvent::default();
-        matches!(super::raw::parse(line, &mut ev), Ok(None))
+    /// The decoder's JSON layer alone.
+    #[derive(Default)]
+    pub struct Parser(super::raw::KeyOrder);
+
+    impl Parser {
+        /// Parses one line as the decoder does (the fast pass, learning the
+        /// key order, else the scanner); true for an object.
+        pub fn parse(&mut self, line: &str) -> bool {
+            let mut ev = super::raw::RawEvent::default();
+            matches!(super::raw::parse(line, &mut ev, &mut self.0), Ok(None))
+        }
     }
 }
 

@@ -12,10 +12,11 @@ use arrow::array::{
     ArrayRef, DictionaryArray, Int32Array, Int64Array, PrimitiveArray, RecordBatch, StringArray,
     StringBuilder, TimestampMillisecondArray,
 };
-use arrow::buffer::{BooleanBuffer, NullBuffer};
+use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer};
 use arrow::datatypes::{ArrowPrimitiveType, Int32Type, Int64Type};
 use model::schema::{order_attempts_schema, rejected_events_schema};
 use model::vocab::{Channel, FailureCause, Outcome, PaymentMethod, Stage};
+use wide::{i32x8, i64x4};
 
 use super::user_key::UserKeyHasher;
 use super::validate::{Event, Vocab};
@@ -35,19 +36,83 @@ pub struct Source<'a> {
 /// The null buffer of a column whose null rows hold `-1`, a value no valid
 /// row has (dictionary keys, and integers validated to be at least 0), with
 /// those rows set to 0 as arrow's own builders leave them; `None` when no
-/// row is null. One pass at `finish` instead of a bit pushed per row.
-fn take_nulls<T: Copy + PartialOrd + Default>(values: &mut [T]) -> Option<NullBuffer> {
-    let zero = T::default();
-    let valid = BooleanBuffer::collect_bool(values.len(), |i| values[i] >= zero);
-    if valid.count_set_bits() == values.len() {
+/// row is null. One pass at `finish` instead of a bit pushed per row: a null
+/// row is one whose sign bit is set, so eight rows' validity is one byte of
+/// SIMD sign masks.
+fn take_nulls<T: Sentinel>(values: &mut [T]) -> Option<NullBuffer> {
+    let mut bytes = Vec::with_capacity(values.len().div_ceil(8));
+    let mut any_null = 0u8;
+    let mut chunks = values.chunks_exact(8);
+    for chunk in &mut chunks {
+        let negative = T::signs8(chunk);
+        any_null |= negative;
+        bytes.push(!negative);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let negative = rest
+            .iter()
+            .enumerate()
+            .fold(0u8, |m, (i, v)| m | (u8::from(v.is_negative()) << i));
+        any_null |= negative;
+        bytes.push(!negative);
+    }
+    if any_null == 0 {
         return None;
     }
     for v in values.iter_mut() {
-        if *v < zero {
-            *v = zero;
-        }
+        *v = v.or_zero();
     }
+    let valid = BooleanBuffer::new(Buffer::from_vec(bytes), 0, values.len());
     Some(NullBuffer::new(valid))
+}
+
+/// A column value type with `-1` for null (see [`take_nulls`]).
+trait Sentinel: Copy {
+    /// Bit `i` set when `chunk[i]` (of 8) is negative.
+    fn signs8(chunk: &[Self]) -> u8;
+    fn is_negative(self) -> bool;
+    /// The value, or 0 for a negative one.
+    fn or_zero(self) -> Self;
+}
+
+impl Sentinel for i32 {
+    #[inline(always)]
+    fn signs8(chunk: &[i32]) -> u8 {
+        let mut a = [0i32; 8];
+        a.copy_from_slice(chunk);
+        i32x8::new(a).move_mask() as u8
+    }
+
+    #[inline(always)]
+    fn is_negative(self) -> bool {
+        self < 0
+    }
+
+    #[inline(always)]
+    fn or_zero(self) -> i32 {
+        self.max(0)
+    }
+}
+
+impl Sentinel for i64 {
+    #[inline(always)]
+    fn signs8(chunk: &[i64]) -> u8 {
+        let (mut lo, mut hi) = ([0i64; 4], [0i64; 4]);
+        lo.copy_from_slice(&chunk[..4]);
+        hi.copy_from_slice(&chunk[4..]);
+        (i64x4::new(lo).move_mask() | (i64x4::new(hi).move_mask() << 4)) as u8
+    }
+
+    #[inline(always)]
+    fn is_negative(self) -> bool {
+        self < 0
+    }
+
+    #[inline(always)]
+    fn or_zero(self) -> i64 {
+        self.max(0)
+    }
 }
 
 /// A dictionary column whose dictionary begins with a fixed vocabulary.
@@ -501,7 +566,7 @@ fn push_opt<T: From<i8> + PartialOrd + Default>(values: &mut Vec<T>, v: Option<T
 }
 
 /// An integer column from [`push_opt`]'s values.
-fn int_column<T: ArrowPrimitiveType>(values: &mut Vec<T::Native>) -> ArrayRef {
+fn int_column<T: ArrowPrimitiveType<Native: Sentinel>>(values: &mut Vec<T::Native>) -> ArrayRef {
     let mut values = std::mem::take(values);
     let nulls = take_nulls(&mut values);
     Arc::new(PrimitiveArray::<T>::new(values.into(), nulls))
@@ -609,18 +674,28 @@ mod tests {
         let mut all_valid: Vec<i32> = (0..130).collect();
         assert!(take_nulls(&mut all_valid).is_none());
         assert_eq!(all_valid, (0..130).collect::<Vec<_>>());
-        let pattern: Vec<bool> = (0..200).map(|n| n % 3 != 0 && n != 64).collect();
-        let mut values: Vec<i64> = pattern
-            .iter()
-            .enumerate()
-            .map(|(n, &valid)| if valid { n as i64 } else { -1 })
-            .collect();
-        let nulls = take_nulls(&mut values).expect("has nulls");
-        assert_eq!(nulls.len(), 200);
-        let got: Vec<bool> = (0..200).map(|n| nulls.is_valid(n)).collect();
-        assert_eq!(got, pattern);
-        assert_eq!(nulls.null_count(), pattern.iter().filter(|b| !**b).count());
-        assert!(values.iter().all(|&v| v >= 0), "null rows are set to 0");
+        // Lengths with and without a tail shorter than the 8-row chunks, a
+        // null in the tail, and both value types.
+        for len in [1, 7, 8, 9, 64, 65, 200, 203] {
+            let pattern: Vec<bool> = (0..len).map(|n| n % 3 != 0 && n != 64).collect();
+            let mut values: Vec<i64> = pattern
+                .iter()
+                .enumerate()
+                .map(|(n, &valid)| if valid { n as i64 } else { -1 })
+                .collect();
+            let mut keys: Vec<i32> = values.iter().map(|&v| v as i32).collect();
+            for nulls in [take_nulls(&mut values), take_nulls(&mut keys)] {
+                let nulls = nulls.expect("has nulls");
+                assert_eq!(nulls.len(), len);
+                let got: Vec<bool> = (0..len).map(|n| nulls.is_valid(n)).collect();
+                assert_eq!(got, pattern, "{len} rows");
+                assert_eq!(nulls.null_count(), pattern.iter().filter(|b| !**b).count());
+            }
+            assert!(values.iter().all(|&v| v >= 0), "null rows are set to 0");
+            assert!(keys.iter().all(|&v| v >= 0), "null rows are set to 0");
+            let kept = |n: usize, v: i64| !pattern[n] || v == n as i64;
+            assert!(values.iter().enumerate().all(|(n, &v)| kept(n, v)));
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@
 
 use std::borrow::Cow;
 
+pub(crate) use fast::KeyOrder;
 pub(crate) use fields::F;
 use keys::{field, special_bytes, word_at};
 
@@ -248,12 +249,13 @@ fn int_value(lexeme: &str) -> Lent<'static> {
 pub(crate) fn parse<'a>(
     text: &'a str,
     ev: &mut RawEvent<'a>,
+    order: &mut KeyOrder,
 ) -> Result<Option<&'static str>, String> {
     if u32::try_from(text.len()).is_err() {
         return Err("invalid JSON: text longer than 4 GiB".into());
     }
     ev.text = text;
-    if fast::object(text, ev).is_some() {
+    if fast::object(text, ev, order).is_some() {
         return Ok(None);
     }
     ev.clear();

@@ -179,6 +179,26 @@ mod tests {
         }
     }
 
+    #[test]
+    fn every_digit_position_refuses_every_other_ascii_byte() {
+        let valid = "2026-11-24T21:12:09.123+08:00";
+        let digit_at = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+        for at in digit_at {
+            for c in 0u8..128 {
+                let mut b = valid.as_bytes().to_vec();
+                b[at] = c;
+                let s = String::from_utf8(b).expect("ASCII");
+                let got = parse_rfc3339_ms(&s);
+                if c.is_ascii_digit() {
+                    // Still a well-formed layout: the value decides.
+                    assert_eq!(got, chrono_ms(&s), "{s:?}");
+                } else {
+                    assert_eq!(got, None, "{s:?}");
+                }
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn agrees_with_chrono(

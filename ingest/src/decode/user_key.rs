@@ -12,6 +12,7 @@
 
 use sha2::digest::generic_array::GenericArray;
 use sha2::{Digest, Sha256};
+use wide::u64x4;
 
 use crate::{Error, Result};
 
@@ -89,18 +90,27 @@ fn finish_sha256(state: &State, msg: &[u8]) -> State {
     state
 }
 
-/// Writes the 8 lowercase hex digits of `w` (big-endian) to `out`.
+/// Writes the 64 lowercase hex digits of a digest (eight big-endian words)
+/// to `out`, four words at a time (SIMD lanes through `wide`).
 #[inline]
-fn hex_word(w: u32, out: &mut [u8]) {
-    // Spread the nibbles into bytes, high nibble in the high byte…
-    let mut n = u64::from(w);
-    n = ((n & 0xFFFF_0000) << 16) | (n & 0xFFFF);
-    n = ((n & 0x0000_FF00_0000_FF00) << 8) | (n & 0x0000_00FF_0000_00FF);
-    n = ((n & 0x00F0_00F0_00F0_00F0) << 4) | (n & 0x000F_000F_000F_000F);
-    // …then '0'..'9' or 'a'..'f' in every byte at once.
-    let letters = ((n + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
-    let ascii = n + 0x3030_3030_3030_3030 + letters * (b'a' - b'0' - 10) as u64;
-    out.copy_from_slice(&ascii.to_be_bytes());
+fn hex_digest(words: &State, out: &mut [u8; 64]) {
+    let splat = u64x4::splat;
+    for (w, out) in words.chunks_exact(4).zip(out.chunks_exact_mut(32)) {
+        let mut n = u64x4::new([w[0], w[1], w[2], w[3]].map(u64::from));
+        // Spread each word's nibbles into bytes, high nibble in the high byte…
+        n = ((n & splat(0xFFFF_0000)) << 16) | (n & splat(0xFFFF));
+        n = ((n & splat(0x0000_FF00_0000_FF00)) << 8) | (n & splat(0x0000_00FF_0000_00FF));
+        n = ((n & splat(0x00F0_00F0_00F0_00F0)) << 4) | (n & splat(0x000F_000F_000F_000F));
+        // …then '0'..'9' or 'a'..'f' in every byte at once: a nibble of 10
+        // or more carries into bit 4 when 6 is added, and gets 39 more.
+        let letters: u64x4 =
+            ((n + splat(0x0606_0606_0606_0606)) >> 4) & splat(0x0101_0101_0101_0101);
+        let ascii: u64x4 =
+            n + splat(0x3030_3030_3030_3030) + (letters << 5) + (letters << 3) - letters;
+        for (lane, o) in ascii.to_array().iter().zip(out.chunks_exact_mut(8)) {
+            o.copy_from_slice(&lane.to_be_bytes());
+        }
+    }
 }
 
 impl std::fmt::Debug for UserKeyHasher {
@@ -155,9 +165,7 @@ impl UserKeyHasher {
             o.copy_from_slice(&w.to_be_bytes());
         }
         let digest = finish_sha256(&self.outer, &inner_bytes);
-        for (o, w) in out.chunks_exact_mut(8).zip(digest) {
-            hex_word(w, o);
-        }
+        hex_digest(&digest, out);
         std::str::from_utf8(out).unwrap_or("")
     }
 }

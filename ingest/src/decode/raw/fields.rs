@@ -14,7 +14,6 @@ macro_rules! fields {
                 match self { $(F::$variant => $name),+ }
             }
 
-            #[cfg(test)]
             pub(crate) const ALL: [F; Self::COUNT] = [$(F::$variant),+];
         }
     };
