@@ -70,7 +70,8 @@ pub struct IngestConfig {
     pub flush_records: usize,
     /// Flush a partition whose oldest unflushed record is this old.
     pub flush_interval: Duration,
-    /// Recent event ids remembered per partition for duplicate detection.
+    /// Recent event ids remembered per partition for duplicate detection (at
+    /// least this many, at most twice).
     pub dedup_window: usize,
     pub sink: SinkOptions,
     /// Dead-letter topic for rejected records; `None` disables it.

@@ -93,7 +93,8 @@ impl DecodeStats {
 pub struct DecoderConfig {
     /// Keyed hasher for `user_id` → `user_key`.
     pub user_keys: UserKeyHasher,
-    /// Recent event ids remembered for duplicate detection (0 disables).
+    /// Recent event ids remembered for duplicate detection: at least this
+    /// many, at most twice (0 disables).
     pub dedup_window: usize,
 }
 

@@ -1,17 +1,30 @@
 //! Duplicate `event_id`s over a bounded window of recent accepted events.
 //!
 //! Producers retry, so the same event can arrive twice. The window holds a
-//! 128-bit keyed hash of each of the last `capacity` accepted ids: a ring
-//! buffer gives the eviction order, a hash set the membership test. Memory is
-//! about 52 bytes per id (16 in the ring, ~36 in the set at hashbrown's load
-//! factor), so the default window of 1 000 000 ids costs about 52 MB. Older
-//! duplicates than that pass through; a false duplicate needs a 128-bit
-//! collision under a per-process random seed, which does not happen.
+//! 128-bit keyed hash of each recently accepted id in two generations: new
+//! ids go into the current one, and when it holds `capacity` ids it becomes
+//! the previous one, and the old previous one, emptied, becomes current. So
+//! the last `capacity` ids at least (and at most `2 × capacity - 1`) are
+//! remembered, always the newest ones, and nothing is ever deleted one by
+//! one: no eviction order to keep, no deleted entries to probe past.
+//!
+//! A generation keeps its hashes in arrival order and finds them through a
+//! linear-probing table of eight-byte entries (see `Generation`), half the
+//! size of a table of the hashes themselves, so that a lookup in the hot path
+//! mostly touches one cache line of a smaller table: on the decode bench this
+//! made the whole decoder ~10 % faster than hashbrown's set of hashes with a
+//! ring of them for eviction.
+//!
+//! Memory: per generation, the hashes (16 bytes each, in a vector that grows
+//! by doubling) and the table (the power of two at or above 8/7 × `capacity`
+//! entries of 8 bytes): for the default window of 1 000 000 ids 2 × 33.5 MB,
+//! for `orderpulse ingest`'s 250 000 per partition 2 × 8.4 MB. Older
+//! duplicates than the window pass through; a false duplicate needs a
+//! 128-bit collision under a per-process random seed, which does not happen.
 
-use std::collections::{HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use xxhash_rust::xxh3::xxh3_128_with_seed;
 
-/// Default number of recent event ids remembered.
+/// Default number of recent event ids remembered (at least).
 pub const DEFAULT_DEDUP_WINDOW: usize = 1_000_000;
 
 /// The window of recently accepted event ids.
@@ -19,74 +32,139 @@ pub const DEFAULT_DEDUP_WINDOW: usize = 1_000_000;
 pub struct DedupWindow {
     seed: u64,
     capacity: usize,
-    ring: VecDeque<u128>,
-    set: HashSet<u128, BuildHasherDefault<PassThrough>>,
+    current: Generation,
+    previous: Generation,
 }
 
 impl DedupWindow {
-    /// A window of `capacity` ids (0 disables duplicate detection).
+    /// A window of at least `capacity` ids (0 disables duplicate detection).
     pub fn new(capacity: usize) -> Self {
-        let seed = rand::random();
         Self {
-            seed,
+            seed: rand::random(),
             capacity,
-            ring: VecDeque::new(),
-            set: HashSet::default(),
+            current: Generation::default(),
+            previous: Generation::default(),
         }
     }
 
+    /// The id's hash; 0 marks an empty slot, so a hash of 0 is stored as 1.
+    #[inline]
+    fn hash(&self, event_id: &str) -> u128 {
+        xxh3_128_with_seed(event_id.as_bytes(), self.seed).max(1)
+    }
+
     /// Records `event_id`; returns false when it is already in the window.
+    #[inline]
     pub fn insert(&mut self, event_id: &str) -> bool {
         if self.capacity == 0 {
             return true;
         }
-        let h = xxhash_rust::xxh3::xxh3_128_with_seed(event_id.as_bytes(), self.seed);
-        if !self.set.insert(h) {
+        let h = self.hash(event_id);
+        if self.previous.contains(h) || !self.current.insert(h) {
             return false;
         }
-        if self.ring.len() == self.capacity
-            && let Some(old) = self.ring.pop_front()
-        {
-            self.set.remove(&old);
+        if self.current.len() >= self.capacity {
+            std::mem::swap(&mut self.current, &mut self.previous);
+            self.current.clear();
         }
-        self.ring.push_back(h);
         true
     }
 
     /// Whether `event_id` is in the window, without recording it.
     pub fn contains(&self, event_id: &str) -> bool {
-        let h = xxhash_rust::xxh3::xxh3_128_with_seed(event_id.as_bytes(), self.seed);
-        self.set.contains(&h)
+        let h = self.hash(event_id);
+        self.previous.contains(h) || self.current.contains(h)
     }
 
     /// Number of ids remembered.
     pub fn len(&self) -> usize {
-        self.ring.len()
+        self.previous.len() + self.current.len()
     }
 
     /// True when nothing is remembered.
     pub fn is_empty(&self) -> bool {
-        self.ring.is_empty()
+        self.len() == 0
     }
 }
 
-/// The keys are already uniform 128-bit hashes: use their low 64 bits.
-#[derive(Default)]
-struct PassThrough(u64);
+/// One generation: the hashes in arrival order, and a linear-probing table
+/// that finds them by eight-byte entries (the top 32 bits of a hash and its
+/// place in the list, plus one; 0 when empty), so the table is half the size
+/// of one of the hashes themselves and a probe mostly stays in a cache line.
+/// A whole hash is read only when its 32 bits match.
+#[derive(Debug, Default)]
+struct Generation {
+    hashes: Vec<u128>,
+    /// A power of two long (or empty), at most 7/8 full.
+    slots: Vec<u64>,
+}
 
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
+impl Generation {
+    #[inline(always)]
+    fn tag(h: u128) -> u64 {
+        ((h >> 96) as u64) << 32
     }
 
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+    /// The slot holding `h`, or the empty slot where it would go.
+    #[inline]
+    fn find(&self, h: u128) -> (usize, bool) {
+        let mask = self.slots.len() - 1;
+        let tag = Self::tag(h);
+        let mut at = h as usize & mask;
+        loop {
+            let e = self.slots[at];
+            if e == 0 {
+                return (at, false);
+            }
+            if e & !0xFFFF_FFFF == tag && self.hashes.get((e as u32 - 1) as usize) == Some(&h) {
+                return (at, true);
+            }
+            at = (at + 1) & mask;
         }
     }
 
-    fn write_u128(&mut self, i: u128) {
-        self.0 = i as u64;
+    #[inline]
+    fn contains(&self, h: u128) -> bool {
+        !self.slots.is_empty() && self.find(h).1
+    }
+
+    /// Adds `h`; false when it is already there.
+    #[inline]
+    fn insert(&mut self, h: u128) -> bool {
+        if (self.hashes.len() + 1) * 8 > self.slots.len() * 7 {
+            self.grow();
+        }
+        let (at, found) = self.find(h);
+        if found {
+            return false;
+        }
+        self.hashes.push(h);
+        self.slots[at] = Self::tag(h) | self.hashes.len() as u64;
+        true
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(1024);
+        self.slots = vec![0; size];
+        let mask = size - 1;
+        for (n, &h) in self.hashes.iter().enumerate() {
+            let mut at = h as usize & mask;
+            while self.slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            self.slots[at] = Self::tag(h) | (n as u64 + 1);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Empties the generation, keeping its memory.
+    fn clear(&mut self) {
+        self.slots.fill(0);
+        self.hashes.clear();
     }
 }
 
@@ -95,17 +173,51 @@ mod tests {
     use super::*;
 
     #[test]
-    fn detects_repeats_within_the_window_and_forgets_beyond_it() {
+    fn remembers_at_least_the_last_capacity_ids_and_at_most_twice_that() {
         let mut w = DedupWindow::new(3);
         assert!(w.insert("a"));
         assert!(!w.insert("a"));
         assert!(w.insert("b"));
-        assert!(w.insert("c"));
-        assert!(w.insert("d")); // evicts "a"
+        assert!(w.insert("c")); // the first generation is full: a, b, c
+        assert!(w.insert("d"));
+        assert!(w.insert("e"));
+        assert_eq!(w.len(), 5);
+        for id in ["a", "b", "c", "d", "e"] {
+            assert!(w.contains(id), "{id}");
+            assert!(!w.insert(id), "{id}");
+        }
+        assert!(w.insert("f")); // d, e, f become the previous generation
         assert_eq!(w.len(), 3);
         assert!(!w.contains("a"));
         assert!(w.insert("a"));
         assert!(!w.insert("d"));
+    }
+
+    proptest::proptest! {
+        /// Against a model of the accepted ids: what is remembered is always
+        /// the newest `len()` of them, with `capacity <= len() < 2 *
+        /// capacity` once `capacity` were accepted; an id among them is a
+        /// duplicate, any other is accepted.
+        #[test]
+        fn remembers_a_suffix_of_the_accepted_ids(
+            capacity in 1usize..6,
+            ids in proptest::collection::vec(0u8..12, 0..200),
+        ) {
+            let mut w = DedupWindow::new(capacity);
+            let mut accepted: Vec<String> = Vec::new();
+            for id in ids.iter().map(|i| format!("id-{i}")) {
+                let len = w.len();
+                let remembered = &accepted[accepted.len() - len..];
+                proptest::prop_assert!(len >= capacity.min(accepted.len()));
+                proptest::prop_assert!(len < 2 * capacity);
+                let duplicate = remembered.contains(&id);
+                proptest::prop_assert_eq!(w.contains(&id), duplicate);
+                proptest::prop_assert_eq!(w.insert(&id), !duplicate, "{} after {:?}", id, accepted);
+                if !duplicate {
+                    accepted.push(id);
+                }
+            }
+        }
     }
 
     #[test]
