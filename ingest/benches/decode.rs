@@ -16,6 +16,9 @@
 //!   scanner.
 //!
 //! `DECODE_PAIRS=N` runs N side-by-side rounds instead (see [`paired_rounds`]).
+//! Each round (and criterion iteration) starts with an empty duplicate window
+//! (the same events are decoded every time); `DECODE_PREFILL=1500000` fills
+//! it first, for the steady state of a long-running ingest (see [`decoder`]).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -81,9 +84,20 @@ fn peer_schema(dict: bool) -> Arc<Schema> {
     ]))
 }
 
+/// A decoder with the default duplicate window; `DECODE_PREFILL=N` fills it
+/// with N other ids first (1500000: both generations of the 1 M window in
+/// use, as in a long-running ingest) instead of starting it empty.
 fn decoder() -> Decoder {
     let users = UserKeyHasher::new(b"bench-secret-0123456789").expect("secret");
-    Decoder::new(DecoderConfig::new(users))
+    let mut d = Decoder::new(DecoderConfig::new(users));
+    let prefill: usize = std::env::var("DECODE_PREFILL")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    for i in 0..prefill {
+        d.remember(&format!("prefill-{i:020}"));
+    }
+    d
 }
 
 /// The same events as one NDJSON text, for arrow-json.
