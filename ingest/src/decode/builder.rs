@@ -68,12 +68,20 @@ fn take_nulls<T: Sentinel>(values: &mut [T]) -> Option<NullBuffer> {
 }
 
 /// A column value type with `-1` for null (see [`take_nulls`]).
-trait Sentinel: Copy {
+trait Sentinel: Copy + Ord + Default {
     /// Bit `i` set when `chunk[i]` (of 8) is negative.
     fn signs8(chunk: &[Self]) -> u8;
-    fn is_negative(self) -> bool;
+
+    #[inline(always)]
+    fn is_negative(self) -> bool {
+        self < Self::default()
+    }
+
     /// The value, or 0 for a negative one.
-    fn or_zero(self) -> Self;
+    #[inline(always)]
+    fn or_zero(self) -> Self {
+        self.max(Self::default())
+    }
 }
 
 impl Sentinel for i32 {
@@ -82,16 +90,6 @@ impl Sentinel for i32 {
         let mut a = [0i32; 8];
         a.copy_from_slice(chunk);
         i32x8::new(a).move_mask() as u8
-    }
-
-    #[inline(always)]
-    fn is_negative(self) -> bool {
-        self < 0
-    }
-
-    #[inline(always)]
-    fn or_zero(self) -> i32 {
-        self.max(0)
     }
 }
 
@@ -102,16 +100,6 @@ impl Sentinel for i64 {
         lo.copy_from_slice(&chunk[..4]);
         hi.copy_from_slice(&chunk[4..]);
         (i64x4::new(lo).move_mask() | (i64x4::new(hi).move_mask() << 4)) as u8
-    }
-
-    #[inline(always)]
-    fn is_negative(self) -> bool {
-        self < 0
-    }
-
-    #[inline(always)]
-    fn or_zero(self) -> i64 {
-        self.max(0)
     }
 }
 
