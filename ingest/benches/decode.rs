@@ -239,18 +239,20 @@ fn paired_rounds(rounds: usize) {
         start.elapsed().as_secs_f64()
     };
     let (mut ours, mut plain, mut cast) = (Vec::new(), Vec::new(), Vec::new());
+    let mut peers = || {
+        plain.push(time(&mut || arrow_json_rows(black_box(&ndjson), false)));
+        cast.push(time(&mut || arrow_json_rows(black_box(&ndjson), true)));
+    };
     for round in 0..rounds {
         // Who goes first alternates, so neither side always inherits the
         // other's caches and freed memory.
         if round % 2 == 1 {
-            plain.push(time(&mut || arrow_json_rows(black_box(&ndjson), false)));
-            cast.push(time(&mut || arrow_json_rows(black_box(&ndjson), true)));
+            peers();
         }
         let mut d = decoder();
         ours.push(time(&mut || decode_all(&mut d, &values, &src)));
         if round % 2 == 0 {
-            plain.push(time(&mut || arrow_json_rows(black_box(&ndjson), false)));
-            cast.push(time(&mut || arrow_json_rows(black_box(&ndjson), true)));
+            peers();
         }
     }
     let median = |mut v: Vec<f64>| {

@@ -50,10 +50,10 @@ fn take_nulls<T: Sentinel>(values: &mut [T]) -> Option<NullBuffer> {
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
-        let negative = rest
-            .iter()
-            .enumerate()
-            .fold(0u8, |m, (i, v)| m | (u8::from(v.is_negative()) << i));
+        // Padded with zeros, which are valid (their bits lie past the end).
+        let mut padded = [T::default(); 8];
+        padded[..rest.len()].copy_from_slice(rest);
+        let negative = T::signs8(&padded);
         any_null |= negative;
         bytes.push(!negative);
     }
@@ -71,11 +71,6 @@ fn take_nulls<T: Sentinel>(values: &mut [T]) -> Option<NullBuffer> {
 trait Sentinel: Copy + Ord + Default {
     /// Bit `i` set when `chunk[i]` (of 8) is negative.
     fn signs8(chunk: &[Self]) -> u8;
-
-    #[inline(always)]
-    fn is_negative(self) -> bool {
-        self < Self::default()
-    }
 
     /// The value, or 0 for a negative one.
     #[inline(always)]

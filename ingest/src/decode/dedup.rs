@@ -47,10 +47,9 @@ impl DedupWindow {
         }
     }
 
-    /// The id's hash; 0 marks an empty slot, so a hash of 0 is stored as 1.
     #[inline]
     fn hash(&self, event_id: &str) -> u128 {
-        xxh3_128_with_seed(event_id.as_bytes(), self.seed).max(1)
+        xxh3_128_with_seed(event_id.as_bytes(), self.seed)
     }
 
     /// Records `event_id`; returns false when it is already in the window.
@@ -105,6 +104,12 @@ impl Generation {
         ((h >> 96) as u64) << 32
     }
 
+    /// The table entry of the `n`th hash, `h`.
+    #[inline(always)]
+    fn entry(h: u128, n: usize) -> u64 {
+        Self::tag(h) | (n as u64 + 1)
+    }
+
     /// The slot holding `h`, or the empty slot where it would go.
     #[inline]
     fn find(&self, h: u128) -> (usize, bool) {
@@ -138,22 +143,19 @@ impl Generation {
         if found {
             return false;
         }
+        self.slots[at] = Self::entry(h, self.hashes.len());
         self.hashes.push(h);
-        self.slots[at] = Self::tag(h) | self.hashes.len() as u64;
         true
     }
 
+    /// Doubles the table and places every hash again, in arrival order.
     #[cold]
     fn grow(&mut self) {
-        let size = (self.slots.len() * 2).max(1024);
-        self.slots = vec![0; size];
-        let mask = size - 1;
-        for (n, &h) in self.hashes.iter().enumerate() {
-            let mut at = h as usize & mask;
-            while self.slots[at] != 0 {
-                at = (at + 1) & mask;
-            }
-            self.slots[at] = Self::tag(h) | (n as u64 + 1);
+        self.slots = vec![0; (self.slots.len() * 2).max(1024)];
+        for n in 0..self.hashes.len() {
+            let h = self.hashes[n];
+            let (at, _) = self.find(h);
+            self.slots[at] = Self::entry(h, n);
         }
     }
 
@@ -218,6 +220,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_generation_that_grows_still_finds_every_id() {
+        // 5 000 ids: the first table of 1 024 slots doubles three times.
+        let mut w = DedupWindow::new(10_000);
+        let ids: Vec<String> = (0..5_000).map(|i| format!("id-{i}")).collect();
+        assert!(ids.iter().all(|id| w.insert(id)));
+        assert!(ids.iter().all(|id| !w.insert(id)));
+        assert!(w.insert("one more"));
+        assert_eq!(w.len(), 5_001);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 use wide::u8x16;
 
-use super::keys::{field, word_at};
+use super::keys::{NAMES, field, is_key, word_at};
 use super::{F, Kind, RawEvent, Scanner};
 
 /// Longest text taken here.
@@ -38,59 +38,6 @@ impl Default for KeyOrder {
             next: [None; F::COUNT + 1],
         }
     }
-}
-
-/// A field name as words to compare with: its length, its first and next
-/// eight bytes (little-endian), and masks of the bytes that belong to it.
-#[derive(Clone, Copy)]
-struct Name {
-    len: usize,
-    words: [u64; 2],
-    masks: [u64; 2],
-}
-
-/// Every field name ([`F::name`], all of at most 16 bytes) as [`Name`]s.
-const NAMES: [Name; F::COUNT] = {
-    let mut names = [Name {
-        len: 0,
-        words: [0; 2],
-        masks: [0; 2],
-    }; F::COUNT];
-    let mut f = 0;
-    while f < F::COUNT {
-        let b = F::ALL[f].name().as_bytes();
-        assert!(b.len() <= 16);
-        let mut i = 0;
-        while i < b.len() {
-            names[f].words[i / 8] |= (b[i] as u64) << (8 * (i % 8));
-            names[f].masks[i / 8] |= 0xFF << (8 * (i % 8));
-            i += 1;
-        }
-        names[f].len = b.len();
-        f += 1;
-    }
-    names
-};
-
-/// Whether the key whose bytes start at `at` is `f`'s name: its bytes, then
-/// its closing quote (no byte of a name is a quote, so that quote is the
-/// first one after `at`, as [`next_quote`] would find).
-#[inline(always)]
-fn is_key(b: &[u8], at: usize, f: F) -> bool {
-    let n = &NAMES[f as usize];
-    let Some(w0) = word_at(b, at) else {
-        return false;
-    };
-    if w0 & n.masks[0] != n.words[0] {
-        return false;
-    }
-    if n.len > 8 {
-        match word_at(b, at + 8) {
-            Some(w1) if w1 & n.masks[1] == n.words[1] => {}
-            _ => return false,
-        }
-    }
-    b.get(at + n.len) == Some(&b'"')
 }
 
 /// Parses a flat object on `text` into `ev`; `None` when the text is not one

@@ -2,7 +2,8 @@
 //! bytes after a key's opening quote as two little-endian words, finds the
 //! closing quote in them without a loop, and compares the masked words with
 //! constants made from the field names (checked against [`F::from_key`] by
-//! the tests).
+//! the tests). [`NAMES`] holds the same names as words built from
+//! [`F::name`], for [`is_key`]: whether a key is one expected field.
 
 use super::F;
 
@@ -106,4 +107,57 @@ fn long_key(len: u32, w0: u64, w1: u64) -> Option<F> {
         (4, 0x6d5f_746e_756f_6d61, 0x0000_0000_726f_6e69) => Some(F::AmountMinor),
         _ => None,
     }
+}
+
+/// A field name as words to compare with: its length, its first and next
+/// eight bytes (little-endian), and masks of the bytes that belong to it.
+#[derive(Clone, Copy)]
+pub(super) struct Name {
+    pub(super) len: usize,
+    words: [u64; 2],
+    masks: [u64; 2],
+}
+
+/// Every field name ([`F::name`], all of at most 16 bytes) as [`Name`]s.
+pub(super) const NAMES: [Name; F::COUNT] = {
+    let mut names = [Name {
+        len: 0,
+        words: [0; 2],
+        masks: [0; 2],
+    }; F::COUNT];
+    let mut f = 0;
+    while f < F::COUNT {
+        let b = F::ALL[f].name().as_bytes();
+        assert!(b.len() <= 16);
+        let mut i = 0;
+        while i < b.len() {
+            names[f].words[i / 8] |= (b[i] as u64) << (8 * (i % 8));
+            names[f].masks[i / 8] |= 0xFF << (8 * (i % 8));
+            i += 1;
+        }
+        names[f].len = b.len();
+        f += 1;
+    }
+    names
+};
+
+/// Whether the key whose bytes start at `at` is `f`'s name: its bytes, then
+/// its closing quote (no byte of a name is a quote, so that quote is the
+/// first one after `at`, as a search for the next quote would find).
+#[inline(always)]
+pub(super) fn is_key(b: &[u8], at: usize, f: F) -> bool {
+    let n = &NAMES[f as usize];
+    let Some(w0) = word_at(b, at) else {
+        return false;
+    };
+    if w0 & n.masks[0] != n.words[0] {
+        return false;
+    }
+    if n.len > 8 {
+        match word_at(b, at + 8) {
+            Some(w1) if w1 & n.masks[1] == n.words[1] => {}
+            _ => return false,
+        }
+    }
+    b.get(at + n.len) == Some(&b'"')
 }
