@@ -31,7 +31,7 @@ pub use validate::ERROR_MESSAGE_MAX_CHARS;
 
 use crate::Result;
 use builder::AttemptsBuilder;
-use raw::{KeyOrder, RawEvent};
+use raw::{F, KeyOrder, Lent, RawEvent};
 
 /// Largest message value accepted: 1 MiB.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
@@ -264,9 +264,19 @@ impl Decoder {
             self.reject(out, src, n, Reason::NotAnObject, detail, line.as_bytes());
             return;
         }
+        // The id's window lines load while the event is validated.
+        let early = match raw.val(F::EventId) {
+            Lent::Str(id) => Some((id, self.dedup.prefetch(id))),
+            _ => None,
+        };
         match validate::validate(raw, src.now_ms) {
             Ok(ev) => {
-                if !self.dedup.insert(ev.event_id) {
+                let fresh = match early {
+                    // The validated id is the very text hashed above.
+                    Some((id, h)) if std::ptr::eq(id, ev.event_id) => self.dedup.insert_hash(h),
+                    _ => self.dedup.insert(ev.event_id),
+                };
+                if !fresh {
                     self.stats.duplicates += 1;
                     out.duplicates += 1;
                     return;

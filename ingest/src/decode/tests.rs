@@ -637,6 +637,29 @@ fn duplicates_are_skipped_and_counted_not_rejected() {
 }
 
 #[test]
+fn an_escaped_event_id_is_the_same_id_as_its_plain_spelling() {
+    // The window is keyed on the decoded id (the scanner's unescaped text),
+    // whichever of the two spellings comes first.
+    let mut d = decoder();
+    let respell = |id: &str, escaped_id: &str| {
+        let plain = line(id);
+        let escaped = plain.replace(
+            &format!(r#""event_id":"{id}""#),
+            &format!(r#""event_id":"{escaped_id}""#),
+        );
+        assert_ne!(escaped, plain, "the id was respelled");
+        escaped
+    };
+    assert_eq!(d.decode(line("dup").as_bytes(), &src(1)).accepted, 1);
+    let escaped = respell("dup", r"d\u0075p");
+    assert_eq!(d.decode(escaped.as_bytes(), &src(2)).duplicates, 1);
+    let escaped = respell("dup2", r"dup\u0032");
+    assert_eq!(d.decode(escaped.as_bytes(), &src(3)).accepted, 1);
+    assert_eq!(d.decode(line("dup2").as_bytes(), &src(4)).duplicates, 1);
+    assert_eq!(d.stats().duplicates, 2);
+}
+
+#[test]
 fn a_rejected_event_does_not_claim_its_id() {
     let mut d = decoder();
     let mut bad = valid();
