@@ -150,14 +150,11 @@ pub(super) fn is_key(b: &[u8], at: usize, f: F) -> bool {
     let Some(w0) = word_at(b, at) else {
         return false;
     };
-    if w0 & n.masks[0] != n.words[0] {
-        return false;
-    }
-    if n.len > 8 {
-        match word_at(b, at + 8) {
-            Some(w1) if w1 & n.masks[1] == n.words[1] => {}
-            _ => return false,
-        }
-    }
-    b.get(at + n.len) == Some(&b'"')
+    // Both words whatever the name's length, without a branch on it (the
+    // expected names alternate between short and long ones): a name of at
+    // most eight bytes has no bytes in the second word's mask, and a longer
+    // one does not match the zeros that stand in for missing text.
+    let w1 = word_at(b, at + 8).unwrap_or(0);
+    let differ = ((w0 & n.masks[0]) ^ n.words[0]) | ((w1 & n.masks[1]) ^ n.words[1]);
+    differ == 0 && b.get(at + n.len) == Some(&b'"')
 }
