@@ -32,6 +32,7 @@ pub use validate::ERROR_MESSAGE_MAX_CHARS;
 use crate::Result;
 use builder::AttemptsBuilder;
 use raw::{F, KeyOrder, Lent, RawEvent};
+use timestamp::Rfc3339;
 
 /// Largest message value accepted: 1 MiB.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
@@ -117,6 +118,8 @@ pub struct Decoder {
     stats: DecodeStats,
     /// The key order of recent objects, which the JSON fast pass expects.
     key_order: KeyOrder,
+    /// Reads `ts` strings, remembering the last hour.
+    rfc3339: Rfc3339,
 }
 
 impl Decoder {
@@ -128,6 +131,7 @@ impl Decoder {
             rejected: Vec::new(),
             stats: DecodeStats::default(),
             key_order: KeyOrder::default(),
+            rfc3339: Rfc3339::default(),
         }
     }
 
@@ -269,7 +273,7 @@ impl Decoder {
             Lent::Str(id) => Some((id, self.dedup.prefetch(id))),
             _ => None,
         };
-        match validate::validate(raw, src.now_ms) {
+        match validate::validate(raw, src.now_ms, &mut self.rfc3339) {
             Ok(ev) => {
                 let fresh = match early {
                     // The validated id is the very text hashed above.

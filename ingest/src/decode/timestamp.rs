@@ -12,79 +12,132 @@ pub(crate) const MAX_AHEAD_MS: i64 = 24 * 3_600_000;
 /// Parses `YYYY-MM-DD(T|t| )hh:mm:ss[.fraction](Z|z|±hh:mm)` to UTC epoch
 /// milliseconds (fractions below a millisecond are dropped, a leap second
 /// `:60` reads as `:59.999`). `None` for anything else.
+#[cfg(test)]
 pub(crate) fn parse_rfc3339_ms(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 {
-        return None;
+    Rfc3339::default().parse_ms(s)
+}
+
+/// An RFC 3339 parser that remembers the last hour it read: the 13 bytes
+/// `YYYY-MM-DDThh` and the seconds they stand for. Events come in rough time
+/// order, so nearly every timestamp starts with the hour of the one before
+/// and only its minutes, seconds, fraction and offset are read (the date's
+/// digits, its calendar checks and its day number cost more than the rest).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rfc3339 {
+    /// The first 16 bytes of the last timestamp whose hour was valid, the
+    /// last three zeroed; all `0xFF` (a byte no UTF-8 text has) at first.
+    hour_text: u128,
+    /// `hour_text`'s date and hour in seconds since the epoch (UTC, before
+    /// the offset).
+    hour_secs: i64,
+}
+
+impl Default for Rfc3339 {
+    fn default() -> Self {
+        Self {
+            hour_text: u128::MAX,
+            hour_secs: 0,
+        }
     }
+}
+
+/// The bytes of `YYYY-MM-DDThh` in the first 16 of a timestamp.
+const HOUR_MASK: u128 = (1 << (13 * 8)) - 1;
+
+impl Rfc3339 {
+    /// [`parse_rfc3339_ms`], through the last hour when the text starts with it.
+    pub(crate) fn parse_ms(&mut self, s: &str) -> Option<i64> {
+        let b = s.as_bytes();
+        let head = b.first_chunk::<16>()?;
+        if b.len() < 20 {
+            return None;
+        }
+        let hour_text = u128::from_le_bytes(*head) & HOUR_MASK;
+        let hour_secs = if hour_text == self.hour_text {
+            self.hour_secs
+        } else {
+            let secs = hour_secs(b)?;
+            self.hour_text = hour_text;
+            self.hour_secs = secs;
+            secs
+        };
+        let minute = digits(b, 14, 2)?;
+        let second = digits(b, 17, 2)?;
+        if b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        if minute > 59 || second > 60 {
+            return None;
+        }
+        let mut i = 19;
+        let mut millis = 0i64;
+        if b[i] == b'.' {
+            i += 1;
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                if i - start < 3 {
+                    millis = millis * 10 + i64::from(b[i] - b'0');
+                }
+                i += 1;
+            }
+            let n = i - start;
+            if n == 0 {
+                return None;
+            }
+            for _ in n..3 {
+                millis *= 10;
+            }
+        }
+        let offset_min: i64 = match b.get(i)? {
+            b'Z' | b'z' => {
+                i += 1;
+                0
+            }
+            sign @ (b'+' | b'-') => {
+                let oh = digits(b, i + 1, 2)?;
+                if b.get(i + 3) != Some(&b':') {
+                    return None;
+                }
+                let om = digits(b, i + 4, 2)?;
+                if oh > 23 || om > 59 {
+                    return None;
+                }
+                i += 6;
+                let m = oh * 60 + om;
+                if *sign == b'-' { -m } else { m }
+            }
+            _ => return None,
+        };
+        if i != b.len() {
+            return None;
+        }
+        let (second, millis) = if second == 60 {
+            (59, 999)
+        } else {
+            (second, millis)
+        };
+        let secs = hour_secs + minute * 60 + second - offset_min * 60;
+        Some(secs * 1_000 + millis)
+    }
+}
+
+/// The date and hour of `YYYY-MM-DD(T|t| )hh` at the start of `b` (which has
+/// at least 16 bytes) as seconds since the epoch, if they are valid.
+fn hour_secs(b: &[u8]) -> Option<i64> {
     let year = digits(b, 0, 4)?;
     let month = digits(b, 5, 2)?;
     let day = digits(b, 8, 2)?;
     let hour = digits(b, 11, 2)?;
-    let minute = digits(b, 14, 2)?;
-    let second = digits(b, 17, 2)?;
     if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
         return None;
     }
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
         return None;
     }
-    if hour > 23 || minute > 59 || second > 60 {
+    if hour > 23 {
         return None;
     }
-    let mut i = 19;
-    let mut millis = 0i64;
-    if b[i] == b'.' {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            if i - start < 3 {
-                millis = millis * 10 + i64::from(b[i] - b'0');
-            }
-            i += 1;
-        }
-        let n = i - start;
-        if n == 0 {
-            return None;
-        }
-        for _ in n..3 {
-            millis *= 10;
-        }
-    }
-    let offset_min: i64 = match b.get(i)? {
-        b'Z' | b'z' => {
-            i += 1;
-            0
-        }
-        sign @ (b'+' | b'-') => {
-            let oh = digits(b, i + 1, 2)?;
-            if b.get(i + 3) != Some(&b':') {
-                return None;
-            }
-            let om = digits(b, i + 4, 2)?;
-            if oh > 23 || om > 59 {
-                return None;
-            }
-            i += 6;
-            let m = oh * 60 + om;
-            if *sign == b'-' { -m } else { m }
-        }
-        _ => return None,
-    };
-    if i != b.len() {
-        return None;
-    }
-    let (second, millis) = if second == 60 {
-        (59, 999)
-    } else {
-        (second, millis)
-    };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3_600 + minute * 60 + second - offset_min * 60;
-    Some(secs * 1_000 + millis)
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3_600)
 }
 
 /// `n` ASCII digits at `at` as a number.
@@ -213,6 +266,34 @@ mod tests {
             };
             let text = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}{off}");
             prop_assert_eq!(parse_rfc3339_ms(&text), chrono_ms(&text), "{}", text);
+        }
+
+        /// One parser over a run of timestamps, most sharing an hour with
+        /// the one before, some malformed in any byte: each gets what a
+        /// fresh parser (checked against chrono above) gives it.
+        #[test]
+        fn remembering_the_hour_changes_no_result(
+            steps in proptest::collection::vec(
+                (0u8..4, 0i64..60, 0i64..61, 0u32..3, any::<(usize, u8)>()),
+                1..60,
+            ),
+        ) {
+            let hours = ["2026-11-24T21", "2026-11-24T22", "2026-11-24 21", "2024-02-29t23"];
+            let mut p = Rfc3339::default();
+            for (hour, mi, se, form, (at, byte)) in steps {
+                let mut text = format!("{}:{mi:02}:{se:02}.5+08:00", hours[usize::from(hour)]);
+                if form == 1 {
+                    text = text.replace(".5+08:00", "Z");
+                }
+                if form == 2 {
+                    // One byte changed anywhere: the hour, its separators, the rest.
+                    let mut b = text.into_bytes();
+                    let at = at % b.len();
+                    b[at] = byte % 128;
+                    text = String::from_utf8(b).expect("ASCII");
+                }
+                prop_assert_eq!(p.parse_ms(&text), parse_rfc3339_ms(&text), "{}", text);
+            }
         }
 
         #[test]

@@ -11,7 +11,7 @@ use model::Reason;
 use model::vocab::{self, Channel, FailureCause, Outcome, PaymentMethod, Stage, VocabField};
 
 use super::raw::{F, Kind, Lent, RawEvent};
-use super::timestamp::{MAX_AHEAD_MS, MIN_TS_MS, parse_rfc3339_ms};
+use super::timestamp::{MAX_AHEAD_MS, MIN_TS_MS, Rfc3339};
 
 /// Longest stored `error_message`, in characters; longer ones are truncated.
 pub const ERROR_MESSAGE_MAX_CHARS: usize = 1024;
@@ -83,8 +83,13 @@ fn refuse(reason: Reason, detail: impl Into<String>) -> Refusal {
     }
 }
 
-/// Applies every rule to one parsed object. `now_ms` is the ingest clock.
-pub(crate) fn validate<'r>(raw: &'r RawEvent<'_>, now_ms: i64) -> Result<Event<'r>, Refusal> {
+/// Applies every rule to one parsed object. `now_ms` is the ingest clock;
+/// `ts` reads RFC 3339 timestamps (and keeps the last hour it read).
+pub(crate) fn validate<'r>(
+    raw: &'r RawEvent<'_>,
+    now_ms: i64,
+    ts: &mut Rfc3339,
+) -> Result<Event<'r>, Refusal> {
     if let Some(f) = raw.repeated {
         return Err(refuse(
             Reason::InvalidJson,
@@ -95,7 +100,7 @@ pub(crate) fn validate<'r>(raw: &'r RawEvent<'_>, now_ms: i64) -> Result<Event<'
     if event_id.is_empty() {
         return Err(refuse(Reason::InvalidValue, "event_id: empty"));
     }
-    let ts_ms = timestamp(raw.val(F::Ts), now_ms)?;
+    let ts_ms = timestamp(raw.val(F::Ts), now_ms, ts)?;
     let outcome = required_str(raw.val(F::Outcome), F::Outcome, usize::MAX)?;
     // An exact vocabulary word is already normal: look it up before normalising.
     let outcome = match Outcome::from_normalised(outcome)
@@ -303,12 +308,12 @@ fn optional_int(v: Lent<'_>, f: F, min: i64) -> Result<Option<i64>, Refusal> {
 }
 
 #[inline(always)]
-fn timestamp(v: Lent<'_>, now_ms: i64) -> Result<i64, Refusal> {
+fn timestamp(v: Lent<'_>, now_ms: i64, rfc3339: &mut Rfc3339) -> Result<i64, Refusal> {
     let ms = match v {
         Lent::None => return Err(refuse(Reason::MissingField, "ts")),
         Lent::Int(n) => n,
         Lent::UInt(n) => i64::try_from(n).unwrap_or(i64::MAX),
-        Lent::Str(s) => parse_rfc3339_ms(s).ok_or_else(|| {
+        Lent::Str(s) => rfc3339.parse_ms(s).ok_or_else(|| {
             refuse(
                 Reason::InvalidTimestamp,
                 "ts: expected RFC 3339 with an offset (e.g. 2026-11-24T21:12:09.123+08:00)",
