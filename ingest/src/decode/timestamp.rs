@@ -17,26 +17,34 @@ pub(crate) fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     Rfc3339::default().parse_ms(s)
 }
 
-/// An RFC 3339 parser that remembers the last hour it read: the 13 bytes
-/// `YYYY-MM-DDThh` and the seconds they stand for. Events come in rough time
-/// order, so nearly every timestamp starts with the hour of the one before
-/// and only its minutes, seconds, fraction and offset are read (the date's
-/// digits, its calendar checks and its day number cost more than the rest).
+/// An RFC 3339 parser that remembers the last few hours it read: the 13
+/// bytes `YYYY-MM-DDThh` and the seconds they stand for. Events come in rough
+/// time order, written in a few offsets (producers in several regions write
+/// local time), so nearly every timestamp starts with one of the last hours
+/// seen and only its minutes, seconds, fraction and offset are read (the
+/// date's digits, its calendar checks and its day number cost more than the
+/// rest).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Rfc3339 {
-    /// The first 16 bytes of the last timestamp whose hour was valid, the
+    /// The first 16 bytes of recent timestamps whose hour was valid, the
     /// last three zeroed; all `0xFF` (a byte no UTF-8 text has) at first.
-    hour_text: u128,
-    /// `hour_text`'s date and hour in seconds since the epoch (UTC, before
+    hour_texts: [u128; HOURS],
+    /// Each hour's date and hour in seconds since the epoch (UTC, before
     /// the offset).
-    hour_secs: i64,
+    hour_secs: [i64; HOURS],
+    /// Where the next new hour goes (round robin).
+    next: usize,
 }
+
+/// How many recent hours are remembered.
+const HOURS: usize = 4;
 
 impl Default for Rfc3339 {
     fn default() -> Self {
         Self {
-            hour_text: u128::MAX,
-            hour_secs: 0,
+            hour_texts: [u128::MAX; HOURS],
+            hour_secs: [0; HOURS],
+            next: 0,
         }
     }
 }
@@ -45,7 +53,8 @@ impl Default for Rfc3339 {
 const HOUR_MASK: u128 = (1 << (13 * 8)) - 1;
 
 impl Rfc3339 {
-    /// [`parse_rfc3339_ms`], through the last hour when the text starts with it.
+    /// [`parse_rfc3339_ms`], through a remembered hour when the text starts
+    /// with one.
     pub(crate) fn parse_ms(&mut self, s: &str) -> Option<i64> {
         let b = s.as_bytes();
         let head = b.first_chunk::<16>()?;
@@ -53,13 +62,15 @@ impl Rfc3339 {
             return None;
         }
         let hour_text = u128::from_le_bytes(*head) & HOUR_MASK;
-        let hour_secs = if hour_text == self.hour_text {
-            self.hour_secs
-        } else {
-            let secs = hour_secs(b)?;
-            self.hour_text = hour_text;
-            self.hour_secs = secs;
-            secs
+        let hour_secs = match self.hour_texts.iter().position(|&t| t == hour_text) {
+            Some(k) => self.hour_secs[k],
+            None => {
+                let secs = hour_secs(b)?;
+                self.hour_texts[self.next] = hour_text;
+                self.hour_secs[self.next] = secs;
+                self.next = (self.next + 1) % HOURS;
+                secs
+            }
         };
         let minute = digits(b, 14, 2)?;
         let second = digits(b, 17, 2)?;
@@ -274,11 +285,14 @@ mod tests {
         #[test]
         fn remembering_the_hour_changes_no_result(
             steps in proptest::collection::vec(
-                (0u8..4, 0i64..60, 0i64..61, 0u32..3, any::<(usize, u8)>()),
+                (0u8..6, 0i64..60, 0i64..61, 0u32..3, any::<(usize, u8)>()),
                 1..60,
             ),
         ) {
-            let hours = ["2026-11-24T21", "2026-11-24T22", "2026-11-24 21", "2024-02-29t23"];
+            let hours = [
+                "2026-11-24T21", "2026-11-24T22", "2026-11-24 21", "2024-02-29t23",
+                "2026-11-25T05", "2026-11-24T13",
+            ];
             let mut p = Rfc3339::default();
             for (hour, mi, se, form, (at, byte)) in steps {
                 let mut text = format!("{}:{mi:02}:{se:02}.5+08:00", hours[usize::from(hour)]);
