@@ -118,7 +118,7 @@ pub struct Decoder {
     stats: DecodeStats,
     /// The key order of recent objects, which the JSON fast pass expects.
     key_order: KeyOrder,
-    /// Reads `ts` strings, remembering the last hour.
+    /// Reads `ts` strings, remembering the last few hours.
     rfc3339: Rfc3339,
 }
 
