@@ -132,12 +132,18 @@ impl Generation {
         Self::tag(h) | (n as u64 + 1)
     }
 
+    /// The slot where a probe for `h` starts (the table is not empty).
+    #[inline(always)]
+    fn home(&self, h: u128) -> usize {
+        h as usize & (self.slots.len() - 1)
+    }
+
     /// The slot holding `h`, or the empty slot where it would go.
     #[inline]
     fn find(&self, h: u128) -> (usize, bool) {
         let mask = self.slots.len() - 1;
         let tag = Self::tag(h);
-        let mut at = h as usize & mask;
+        let mut at = self.home(h);
         loop {
             let e = self.slots[at];
             if e == 0 {
@@ -154,7 +160,7 @@ impl Generation {
     #[inline(always)]
     fn prefetch(&self, h: u128) {
         if !self.slots.is_empty() {
-            prefetch_index::prefetch_index(&self.slots, h as usize & (self.slots.len() - 1));
+            prefetch_index::prefetch_index(&self.slots, self.home(h));
         }
     }
 

@@ -9,9 +9,7 @@ pub(crate) const MIN_TS_MS: i64 = 946_684_800_000;
 /// How far ahead of the ingest clock an event may be: 24 h.
 pub(crate) const MAX_AHEAD_MS: i64 = 24 * 3_600_000;
 
-/// Parses `YYYY-MM-DD(T|t| )hh:mm:ss[.fraction](Z|z|±hh:mm)` to UTC epoch
-/// milliseconds (fractions below a millisecond are dropped, a leap second
-/// `:60` reads as `:59.999`). `None` for anything else.
+/// What a fresh [`Rfc3339`] reads from `s` (the tests' reference).
 #[cfg(test)]
 pub(crate) fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     Rfc3339::default().parse_ms(s)
@@ -53,8 +51,10 @@ impl Default for Rfc3339 {
 const HOUR_MASK: u128 = (1 << (13 * 8)) - 1;
 
 impl Rfc3339 {
-    /// [`parse_rfc3339_ms`], through a remembered hour when the text starts
-    /// with one.
+    /// Parses `YYYY-MM-DD(T|t| )hh:mm:ss[.fraction](Z|z|±hh:mm)` to UTC
+    /// epoch milliseconds (fractions below a millisecond are dropped, a leap
+    /// second `:60` reads as `:59.999`); `None` for anything else. The date
+    /// and hour come from a remembered hour when the text starts with one.
     pub(crate) fn parse_ms(&mut self, s: &str) -> Option<i64> {
         let b = s.as_bytes();
         let head = b.first_chunk::<16>()?;
@@ -65,7 +65,7 @@ impl Rfc3339 {
         let hour_secs = match self.hour_texts.iter().position(|&t| t == hour_text) {
             Some(k) => self.hour_secs[k],
             None => {
-                let secs = hour_secs(b)?;
+                let secs = date_hour_secs(b)?;
                 self.hour_texts[self.next] = hour_text;
                 self.hour_secs[self.next] = secs;
                 self.next = (self.next + 1) % HOURS;
@@ -134,7 +134,7 @@ impl Rfc3339 {
 
 /// The date and hour of `YYYY-MM-DD(T|t| )hh` at the start of `b` (which has
 /// at least 16 bytes) as seconds since the epoch, if they are valid.
-fn hour_secs(b: &[u8]) -> Option<i64> {
+fn date_hour_secs(b: &[u8]) -> Option<i64> {
     let year = digits(b, 0, 4)?;
     let month = digits(b, 5, 2)?;
     let day = digits(b, 8, 2)?;

@@ -84,7 +84,7 @@ fn refuse(reason: Reason, detail: impl Into<String>) -> Refusal {
 }
 
 /// Applies every rule to one parsed object. `now_ms` is the ingest clock;
-/// `ts` reads RFC 3339 timestamps (and keeps the last hour it read).
+/// `ts` reads RFC 3339 timestamps (and keeps the last few hours it read).
 pub(crate) fn validate<'r>(
     raw: &'r RawEvent<'_>,
     now_ms: i64,
